@@ -1,0 +1,1 @@
+"""Idempotent provisioning of the bundle's Elasticsearch and Kibana assets."""
