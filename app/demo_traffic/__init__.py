@@ -1,0 +1,1 @@
+"""Realistic demo traffic for the sample service, so dashboards fill at once."""
