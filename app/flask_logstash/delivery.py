@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import secrets
+import socket
 import sqlite3
 import sys
 import threading
@@ -66,6 +67,12 @@ class BatchTcpTransport(TcpTransport):
     def _send(self, events: Sequence[bytes]) -> None:
         self._create_socket()
         self._sock.sendall(b"".join(events))
+
+    def _shutdown_socket(self) -> None:
+        # A socket whose connect failed has nothing to shut down; the base class would
+        # print a warning for every retry during an outage.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
 
 
 class MemoryBuffer(Cache):

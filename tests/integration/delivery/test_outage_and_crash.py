@@ -1,0 +1,151 @@
+"""Delivery guarantees with a real TCP listener: outages, black holes, crashes."""
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flask_logstash import delivery
+from flask_logstash.delivery import build_logstash_handler, flush_and_close
+from tests.conftest import REPO_ROOT
+from tests.support.ndjson_listener import NdjsonListener
+
+
+class IdFormatter(logging.Formatter):
+    def format(self, record):
+        return f'{{"event": {{"id": "{record.getMessage()}"}}}}'
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def logger():
+    handlers = []
+
+    def make(port, buffer_dir=None):
+        handler = build_logstash_handler(
+            host="127.0.0.1", port=port, formatter=IdFormatter(), buffer_dir=buffer_dir
+        )
+        log = logging.getLogger(f"delivery-test-{len(handlers)}")
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        log.addHandler(handler)
+        handlers.append(handler)
+        return log, handler
+
+    yield make
+    for handler in handlers:
+        flush_and_close(handler, timeout=2)
+
+
+def emit_in_thread(log, messages, timeout):
+    """Emit from another thread; True when every call returned within `timeout` seconds."""
+    worker = threading.Thread(target=lambda: [log.info(m) for m in messages])
+    worker.start()
+    worker.join(timeout)
+    return not worker.is_alive()
+
+
+def ids_received(listener):
+    return Counter(e["event"]["id"] for e in listener.events)
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+def test_events_survive_logstash_outage_and_arrive_exactly_once(logger, tmp_path, durable):
+    port = free_port()
+    listener = NdjsonListener(port=port)  # not started: Logstash is down
+    log, _ = logger(port, str(tmp_path) if durable else None)
+    down = [f"down-{i}" for i in range(500)]
+    # One connect timeout would be seconds; enqueueing 500 events must not wait for it.
+    assert emit_in_thread(log, down, timeout=2.0), "emit blocked while Logstash was down"
+    listener.start()
+    try:
+        up = [f"up-{i}" for i in range(100)]
+        assert emit_in_thread(log, up, timeout=2.0)
+        listener.wait_for(lambda evs: len(evs) >= 600, timeout=15)
+        time.sleep(0.3)  # would reveal duplicates sent after the last expected event
+        counts = ids_received(listener)
+        assert set(counts) == set(down + up)
+        assert max(counts.values()) == 1
+    finally:
+        listener.stop()
+
+
+def test_black_holed_logstash_never_blocks_the_caller(logger):
+    with NdjsonListener() as listener:
+        listener.blackhole = True
+        log, handler = logger(listener.port)
+        big = [f"bh-{i}-" + "x" * 200 for i in range(20_000)]  # > socket buffers
+        assert emit_in_thread(log, big, timeout=5.0), "emit blocked on a black-holed Logstash"
+        assert handler.worker.is_alive()
+
+
+def test_hand_off_queue_is_bounded(logger, monkeypatch):
+    monkeypatch.setattr(delivery, "MAX_QUEUED_RECORDS", 10)
+    log, handler = logger(free_port())
+    worker = handler.worker
+    gate = threading.Event()
+    original = worker._format_record
+    worker._format_record = lambda record: (gate.wait(5), original(record))[1]
+    for i in range(100):
+        log.info(f"q-{i}")
+    assert worker.dropped >= 80
+    gate.set()
+
+
+def run_buffered_process(port, directory, count, tag):
+    env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT / 'app'}:{REPO_ROOT}")
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.buffered_logger_process",
+         str(port), str(directory), str(count), tag],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    )
+
+
+def test_buffered_events_survive_sigkill_and_are_sent_by_the_next_process(tmp_path):
+    port = free_port()
+    first = run_buffered_process(port, tmp_path, 300, "crash")
+    try:
+        assert first.stdout.readline().strip() == "BUFFERED"
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert list(tmp_path.glob("logstash-buffer-*.sqlite")), "buffer file must remain"
+        with NdjsonListener(port=port) as listener:
+            second = run_buffered_process(port, tmp_path, 0, "restart")
+            assert second.stdout.readline().strip() == "SENT"
+            assert second.wait(10) == 0
+            listener.wait_for_count(300, timeout=10)
+            counts = ids_received(listener)
+            assert set(counts) == {f"crash-{i}" for i in range(300)}
+            assert max(counts.values()) == 1
+        assert not list(tmp_path.glob("logstash-buffer-*.sqlite")), "drained buffers are removed"
+    finally:
+        first.kill()
+
+
+def test_two_live_processes_never_share_a_buffer_file(tmp_path):
+    port = free_port()
+    procs = [run_buffered_process(port, tmp_path, 5, f"p{n}") for n in range(2)]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "BUFFERED"
+        files = sorted(Path(tmp_path).glob("logstash-buffer-*.sqlite"))
+        assert len(files) == 2
+        pids = {f.name.split("-")[2] for f in files}
+        assert pids == {str(p.pid) for p in procs}
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(5)
