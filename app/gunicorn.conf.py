@@ -31,4 +31,4 @@ def post_worker_init(worker: object) -> None:
 def worker_exit(server: object, worker: object) -> None:
     from flask_logstash import shutdown_logging
 
-    shutdown_logging(timeout=5.0)
+    shutdown_logging(timeout=12.0)

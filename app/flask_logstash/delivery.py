@@ -43,7 +43,7 @@ from logstash_async.worker import NETWORK_EXCEPTIONS
 BATCH_SIZE = 1000  # events per connection and per SQLite transaction
 FLUSH_INTERVAL = 0.1  # seconds a lone event may wait before it is sent
 RETRY_INITIAL = 0.25  # first back-off after a failed send, doubled up to RETRY_MAX
-RETRY_MAX = 2.0  # keeps "drain soon after Logstash returns" true after a long outage
+RETRY_MAX = 1.0  # keeps "drain soon after Logstash returns" true after a long outage
 MAX_QUEUED_RECORDS = 50_000  # records between emit() and the worker: bounds memory
 MEMORY_BUFFER_MAX_EVENTS = 200_000  # formatted events kept in memory mode while Logstash is away
 
@@ -67,6 +67,32 @@ class BatchTcpTransport(TcpTransport):
     def _send(self, events: Sequence[bytes]) -> None:
         self._create_socket()
         self._sock.sendall(b"".join(events))
+
+    def _wait_for_socket_buffer_empty(self) -> None:
+        # Before the buffer deletes a batch, the peer's kernel must have acknowledged every
+        # byte (TIOCOUTQ empty): the closest TCP gets to an acknowledgement. The base class
+        # polls every 50 ms, which caps a busy sender at ~20 batches a second; poll finely
+        # first, then back off, within the same overall limit.
+        try:
+            self._sock.getpeername()
+        except OSError:
+            return  # never connected (refused, unreachable): nothing was handed over
+        deadline = time.monotonic() + constants.SOCKET_CLOSE_WAIT_TIMEOUT
+        interval = 0.0002
+        while not self._is_sock_write_buff_empty():
+            if time.monotonic() > deadline:
+                # Not acknowledged: the batch stays buffered and is sent again later
+                # (Logstash drops the duplicates by event id).
+                self._sock.close()
+                raise TimeoutError("Logstash did not read the batch in time")
+            time.sleep(interval)
+            interval = min(interval * 2, 0.05)
+        # A reset connection also has an empty send queue (the kernel purges it): only a
+        # socket without a pending error has really handed the batch over.
+        error = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            self._sock.close()
+            raise ConnectionResetError(error, os.strerror(error))
 
     def _shutdown_socket(self) -> None:
         # A socket whose connect failed has nothing to shut down; the base class would
@@ -410,7 +436,7 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
     def flush(self) -> None:
         """Sending is continuous; an explicit flush would only make callers wait."""
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 12.0) -> None:
         worker = self._worker
         if worker is not None and self._worker_pid == os.getpid() and worker.is_alive():
             worker.stop(timeout)
@@ -439,10 +465,17 @@ def build_logstash_handler(
     return handler
 
 
-def flush_and_close(handler: logging.Handler, timeout: float = 5.0) -> None:
+# Long enough for one bounded send attempt (connect/send timeout + acknowledgement wait) to
+# finish, so records that arrived meanwhile still reach the disk before the process exits.
+SHUTDOWN_TIMEOUT = constants.SOCKET_TIMEOUT + constants.SOCKET_CLOSE_WAIT_TIMEOUT + 2
+
+
+def flush_and_close(handler: logging.Handler, timeout: float = SHUTDOWN_TIMEOUT) -> None:
     """Stop the worker after it has buffered everything and tried a last send."""
-    with contextlib.suppress(Exception):
+    try:
         if isinstance(handler, BufferedLogstashHandler):
             handler.close(timeout)
         else:
             handler.close()
+    except Exception as exc:  # shutdown must go on; say what failed
+        _warn(f"closing the log handler failed: {exc!r}")

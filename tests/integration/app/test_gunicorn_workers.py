@@ -105,7 +105,8 @@ def test_graceful_stop_delivers_what_workers_buffered(gunicorn_app, tmp_path):
              str(back.port), str(tmp_path / "buffer"), "0", "x"],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=30,
         )
-        assert out.stdout.strip() == "SENT"
+        assert out.stdout.strip() == "SENT", out.stderr
+        print("adopter stderr:", out.stderr, "files before:", [b.name for b in buffers])
         events = back.wait_for(lambda evs: {f"gs-{i}" for i in range(30)}
                                <= {e.get("http", {}).get("request", {}).get("id") for e in evs})
         ids = [e["http"]["request"]["id"] for e in events if e.get("http")]
