@@ -23,9 +23,13 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 
 def post_worker_init(worker: object) -> None:
+    import logging
+
     from sample_service.health import install_drain_on_sigterm
 
     install_drain_on_sigterm()
+    # One lifecycle event per worker: restarts and crashes become visible in Kibana.
+    logging.getLogger("sample_service.lifecycle").info("worker %s ready", worker.pid)
 
 
 def worker_exit(server: object, worker: object) -> None:
