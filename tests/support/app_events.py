@@ -47,7 +47,10 @@ class SampleRun:
 def exercise_every_endpoint(app: Flask, password: str, token: str) -> dict[str, str]:
     """One request of each kind the service has; returns request ids by kind."""
     client = app.test_client()
-    agent = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
+    agent = {
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01",
+    }
     calls = {
         "read": client.get("/api/items", headers=agent),
         "write": client.post("/api/items", json={"name": "lamp", "price_cents": 990}),
