@@ -82,7 +82,8 @@ def test_outputs_write_data_streams_with_verified_tls(pipeline):
 def test_client_cannot_choose_the_target_stream():
     config = parse_file(PIPELINE_DIR / "flask.conf")
     first = config.plugins("filter")[0]
-    assert first.name == "mutate" and first.options["remove_field"] == ["data_stream"]
+    assert first.name == "mutate"
+    assert first.options["remove_field"] == ["data_stream"]
 
 
 def test_env_references_are_documented_or_defaulted(pipeline):
