@@ -1,0 +1,5 @@
+import sys
+
+from elk_provision.cli import main
+
+sys.exit(main())
