@@ -1,0 +1,89 @@
+"""First-start secrets and certificates: strong, complete, verifiable, never overwritten."""
+
+import stat
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from elk_provision import cli
+from elk_provision.init_secrets import KIBANA_KEYS, PASSWORDS, run_init
+
+
+@pytest.fixture(scope="module")
+def material(tmp_path_factory):
+    root = tmp_path_factory.mktemp("init")
+    created = run_init(root / "secrets", root / "certs", ["es02,es02.internal,10.0.0.12"])
+    return root, created
+
+
+def load(path):
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_every_secret_is_created_strong_and_private(material):
+    root, _ = material
+    values = []
+    for name in (*PASSWORDS, *KIBANA_KEYS):
+        path = root / "secrets" / name
+        value = path.read_text()
+        assert len(value) >= 32
+        assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0, f"{name} readable by others"
+        values.append(value)
+    assert len(set(values)) == len(values)
+
+
+@pytest.mark.parametrize("node", ["elasticsearch", "logstash", "kibana", "app", "es02"])
+def test_each_certificate_is_signed_by_the_ca_with_the_right_names(material, node):
+    root, _ = material
+    ca = load(root / "certs/ca/ca.crt")
+    cert = load(root / f"certs/{node}/{node}.crt")
+    ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                           cert.signature_hash_algorithm)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    dns = set(sans.get_values_for_type(x509.DNSName))
+    assert {node, "localhost"} <= dns
+    assert "127.0.0.1" in {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} <= set(eku)
+    key_text = (root / f"certs/{node}/{node}.key").read_text()
+    assert key_text.startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8
+
+
+def test_extra_node_carries_its_extra_names(material):
+    root, _ = material
+    sans = load(root / "certs/es02/es02.crt").extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert "es02.internal" in sans.get_values_for_type(x509.DNSName)
+    assert "10.0.0.12" in {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+
+
+def test_ca_key_is_owner_only(material):
+    root, _ = material
+    assert stat.S_IMODE((root / "certs/ca/ca.key").stat().st_mode) == 0o400
+
+
+def test_second_run_changes_nothing(tmp_path):
+    first = run_init(tmp_path / "s", tmp_path / "c")
+    snapshot = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert first
+    assert run_init(tmp_path / "s", tmp_path / "c") == []
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == snapshot
+
+
+def test_a_missing_certificate_is_reissued_by_the_same_ca(tmp_path):
+    run_init(tmp_path / "s", tmp_path / "c")
+    ca_before = (tmp_path / "c/ca/ca.crt").read_bytes()
+    (tmp_path / "c/kibana/kibana.crt").unlink()
+    created = run_init(tmp_path / "s", tmp_path / "c")
+    assert sorted(created) == sorted(str(tmp_path / f"c/kibana/kibana.{e}") for e in ("crt", "key"))
+    assert (tmp_path / "c/ca/ca.crt").read_bytes() == ca_before
+
+
+def test_cli_init_reports_and_rejects_a_bad_owner(tmp_path, capsys):
+    args = ["init", "--secrets-dir", str(tmp_path / "s"), "--certs-dir", str(tmp_path / "c")]
+    assert cli.main(args) == 0
+    assert "files created" in capsys.readouterr().out
+    assert cli.main([*args, "--owner", "app"]) == 1
+    assert "UID:GID" in capsys.readouterr().err
