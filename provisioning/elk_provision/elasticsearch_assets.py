@@ -22,6 +22,8 @@ from elasticsearch import ApiError, AuthenticationException, Elasticsearch, Tran
 from elk_provision.errors import ProvisioningError
 
 HASH_KEY = "bundle_hash"
+SNAPSHOT_REPOSITORY = "flask-logs-backup"
+SLM_POLICY = "flask-logs-daily"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)(?::([^}]*))?\}")
 _DURATION = re.compile(r"^\d+(d|h|m|s|ms)$")
 
@@ -58,10 +60,14 @@ def body_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def with_hash(body: dict[str, Any], meta_key: str) -> tuple[dict[str, Any], str]:
+def with_hash(body: dict[str, Any], meta_path: str) -> tuple[dict[str, Any], str]:
+    """A copy of `body` with its hash stored at the dotted `meta_path` (e.g. config.metadata)."""
     digest = body_hash(body)
     stamped = json.loads(json.dumps(body))
-    stamped.setdefault(meta_key, {})[HASH_KEY] = digest
+    node = stamped
+    for part in meta_path.split("."):
+        node = node.setdefault(part, {})
+    node[HASH_KEY] = digest
     return stamped, digest
 
 
@@ -111,6 +117,13 @@ class ElasticsearchProvisioner:
         for name, body in self._assets("index_templates"):
             self._apply("index template", name, body, "_meta", self._get_index_template,
                         self._put_index_template)
+        snapshots = self.assets / "snapshot"
+        if (snapshots / "repository.json").exists():
+            self._apply_repository(SNAPSHOT_REPOSITORY,
+                                   load_asset(snapshots / "repository.json", self.environ))
+            self._apply("snapshot policy", SLM_POLICY,
+                        load_asset(snapshots / "slm-policy.json", self.environ),
+                        "config.metadata", self._get_slm, self._put_slm)
         return self.changes
 
     def _assets(self, folder: str) -> Iterable[tuple[str, dict[str, Any]]]:
@@ -137,11 +150,7 @@ class ElasticsearchProvisioner:
     def _apply(self, kind: str, name: str, body: dict[str, Any], meta_path: str,
                get: Callable[[str], dict[str, Any] | None],
                put: Callable[[str, dict[str, Any]], Any]) -> None:
-        if meta_path == "policy._meta":
-            policy, digest = with_hash(body["policy"], "_meta")
-            stamped = {"policy": policy}
-        else:
-            stamped, digest = with_hash(body, meta_path)
+        stamped, digest = with_hash(body, meta_path)
         current = self._call(kind, name, lambda: get(name))
         if current is not None and _stored_hash(current, meta_path) == digest:
             self._record(kind, name, "unchanged")
@@ -186,6 +195,27 @@ class ElasticsearchProvisioner:
 
     def _put_index_template(self, name: str, body: dict[str, Any]) -> Any:
         return self.es.indices.put_index_template(name=name, **body)
+
+    def _get_slm(self, name: str) -> dict[str, Any] | None:
+        found = self._get_or_none(lambda: self.es.slm.get_lifecycle(policy_id=name))
+        return None if not found or name not in found else dict(found[name]["policy"])
+
+    def _put_slm(self, name: str, body: dict[str, Any]) -> Any:
+        return self.es.slm.put_lifecycle(policy_id=name, **body)
+
+    def _apply_repository(self, name: str, body: dict[str, Any]) -> None:
+        # Repositories carry no metadata to hold a hash: compare type and settings, which
+        # Elasticsearch returns as given (as strings).
+        found = self._call("snapshot repository", name, lambda: self._get_or_none(
+            lambda: self.es.snapshot.get_repository(name=name)))
+        current = (found or {}).get(name)
+        wanted = {k: str(v) for k, v in body["settings"].items()}
+        if current and current.get("type") == body["type"] and current.get("settings") == wanted:
+            self._record("snapshot repository", name, "unchanged")
+            return
+        self._call("snapshot repository", name, lambda: self.es.snapshot.create_repository(
+            name=name, repository=body))
+        self._record("snapshot repository", name, "created" if current is None else "updated")
 
     # -- users and passwords -------------------------------------------------------------
     def _secret(self, name: str) -> str:

@@ -26,6 +26,8 @@ class FakeElasticsearch:
         self.ilm: dict[str, Any] = {}
         self.components: dict[str, Any] = {}
         self.index_templates: dict[str, Any] = {}
+        self.repositories: dict[str, Any] = {}
+        self.slm: dict[str, Any] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self.unavailable_for = 0  # answer 503 this many times first
@@ -84,6 +86,8 @@ class FakeElasticsearch:
                     r"/_ilm/policy/([^/]+)": fake.ilm,
                     r"/_component_template/([^/]+)": fake.components,
                     r"/_index_template/([^/]+)": fake.index_templates,
+                    r"/_snapshot/([^/]+)": fake.repositories,
+                    r"/_slm/policy/([^/]+)": fake.slm,
                 }
                 for pattern, store in stores.items():
                     if m := re.fullmatch(pattern, path):
@@ -107,6 +111,12 @@ class FakeElasticsearch:
                 if store is fake.index_templates:
                     return self._send(200, {"index_templates": [
                         {"name": name, "index_template": store[name]}]})
+                if store is fake.slm:
+                    return self._send(200, {name: {"version": 1, "policy": store[name]}})
+                if store is fake.repositories:
+                    stored = store[name]
+                    settings = {k: str(v) for k, v in stored.get("settings", {}).items()}
+                    return self._send(200, {name: {"type": stored["type"], "settings": settings}})
                 if store is fake.users:
                     return self._send(200, {name: {"username": name, **store[name]}})
                 return self._send(200, {name: store[name]})

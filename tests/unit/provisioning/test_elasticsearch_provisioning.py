@@ -52,6 +52,9 @@ def test_first_run_creates_everything_in_dependency_order(fake, secrets_dir):
     assert first("/_security/role/") < first("/_security/user/logs")
     assert first("/_ilm/policy/") < first("/_component_template/") < first("/_index_template/")
     assert set(fake.index_templates) == {"logs-flask-access", "logs-flask-app"}
+    assert first("/_index_template/") < first("/_snapshot/") < first("/_slm/policy/")
+    assert fake.repositories["flask-logs-backup"]["type"] == "fs"
+    assert fake.slm["flask-logs-daily"]["repository"] == "flask-logs-backup"
     assert fake.ilm["flask-access-logs"]["policy"]["phases"]["delete"]["min_age"] == "14d"
 
 
