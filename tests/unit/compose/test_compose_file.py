@@ -12,6 +12,7 @@ from tests.conftest import REPO_ROOT
 from tests.support.logstash_config import parse_file
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
+CLUSTER = REPO_ROOT / "docker-compose.cluster.yml"
 VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
 JOBS = {"setup", "provision-es"}
 
@@ -22,14 +23,14 @@ def dotenv():
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def interpolated_text():
+def interpolated_text(path=COMPOSE):
     env = dotenv()
 
     def value(match):
         name, default = match.group(1), match.group(2)
         return env.get(name, default if default is not None else "")
 
-    return VAR.sub(value, COMPOSE.read_text().replace("$$", "\0")).replace("\0", "$")
+    return VAR.sub(value, path.read_text().replace("$$", "\0")).replace("\0", "$")
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,44 @@ def test_validates_against_the_compose_specification(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def merged():
+    """docker-compose.yml with the cluster overlay merged the way compose merges maps."""
+    def merge(base, over):
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+        return base
+
+    base = yaml.safe_load(interpolated_text())
+    overlay = yaml.safe_load(interpolated_text(CLUSTER))
+    return merge(base, overlay)
+
+
+def test_cluster_overlay_validates_and_forms_a_three_node_cluster(tmp_path):
+    rendered = tmp_path / "cluster.yml"
+    rendered.write_text(yaml.safe_dump(merged()))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema",
+         "vendor.compose-spec", str(rendered)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    services = merged()["services"]
+    nodes = ["elasticsearch", "es02", "es03"]
+    for node in nodes:
+        env = services[node]["environment"]
+        assert env["node.name"] == node
+        assert env["discovery.seed_hosts"].split(",") == nodes
+        assert env["cluster.initial_master_nodes"].split(",") == nodes
+        assert "discovery.type" not in env or env["discovery.type"] == "multi-node"
+        if node != "elasticsearch":
+            assert env["xpack.security.http.ssl.certificate"] == f"certs/{node}/{node}.crt"
+            assert "--node" in services["setup"]["command"]
+            assert node in services["setup"]["command"]
+    hosts = services["logstash"]["environment"]["ES_HOSTS"].split()
+    assert hosts == [f"https://{n}:9200" for n in nodes]
+
+
 def test_an_invalid_file_is_caught_by_the_schema_check(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("services:\n  x:\n    image: a\n    restart: sometimes\n    ports: 80\n")
@@ -60,9 +99,10 @@ def test_an_invalid_file_is_caught_by_the_schema_check(tmp_path):
     assert result.returncode != 0
 
 
-def test_every_variable_has_a_value_or_default():
+@pytest.mark.parametrize("path", [COMPOSE, CLUSTER], ids=lambda p: p.name)
+def test_every_variable_has_a_value_or_default(path):
     env = dotenv()
-    for name, default in VAR.findall(COMPOSE.read_text()):
+    for name, default in VAR.findall(path.read_text()):
         assert name in env or default, f"${{{name}}} has neither a .env value nor a default"
 
 
