@@ -1,8 +1,8 @@
 """`python -m elk_provision <step>`: the one provisioning command for compose, Ansible and tests.
 
-Steps available now: `init` (secrets and certificates) and `elasticsearch`. Exit status 0
-when every asset is in place, 1 with one clear line naming the asset and Elasticsearch's
-reason otherwise, 2 for bad arguments.
+Steps: `init` (secrets, certificates), `elasticsearch`, `kibana` (saved objects), `all`.
+Exit status 0 when every asset is in place, 1 with one clear line naming the asset and the
+server's reason otherwise, 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -27,7 +27,17 @@ def _parser() -> argparse.ArgumentParser:
                       help="an extra node certificate (e.g. es02 for a three-node cluster)")
     init.add_argument("--owner", default=env.get("INIT_OWNER"), metavar="UID:GID",
                       help="chown created files so non-root containers can read them")
-    es = steps.add_parser("elasticsearch", help="roles, users, passwords, ILM, templates")
+    _es_args(steps.add_parser("elasticsearch", help="roles, users, passwords, ILM, templates"),
+             env)
+    kb = steps.add_parser("kibana", help="import saved objects (data view, searches)")
+    _kibana_args(kb, env)
+    both = steps.add_parser("all", help="elasticsearch, then kibana")
+    _es_args(both, env)
+    _kibana_args(both, env, with_secrets=False)
+    return parser
+
+
+def _es_args(es: argparse.ArgumentParser, env: os._Environ[str] | dict[str, str]) -> None:
     es.add_argument("--es-url", default=env.get("ES_URL", "https://elasticsearch:9200"))
     es.add_argument("--ca-file", default=env.get("CA_FILE"),
                     help="CA that signed Elasticsearch's certificate (verification is always on)")
@@ -36,18 +46,47 @@ def _parser() -> argparse.ArgumentParser:
     es.add_argument("--assets-dir", type=Path, default=Path(env.get("ASSETS_DIR", "elasticsearch")))
     es.add_argument("--timeout", type=float, default=float(env.get("PROVISION_TIMEOUT", "300")),
                     help="seconds to wait for Elasticsearch to become ready")
-    return parser
+
+
+def _kibana_args(parser: argparse.ArgumentParser, env: os._Environ[str] | dict[str, str],
+                 with_secrets: bool = True) -> None:
+    parser.add_argument("--kibana-url", default=env.get("KIBANA_URL", "http://kibana:5601"))
+    parser.add_argument("--objects-dir", type=Path,
+                        default=Path(env.get("OBJECTS_DIR", "kibana/saved_objects")))
+    parser.add_argument("--kibana-timeout", type=float,
+                        default=float(env.get("KIBANA_TIMEOUT", "300")))
+    if with_secrets:
+        parser.add_argument("--ca-file", default=env.get("CA_FILE"))
+        parser.add_argument("--secrets-dir", type=Path,
+                            default=Path(env.get("SECRETS_DIR", "/run/elk-secrets")))
+
+
+def run_kibana(args: argparse.Namespace) -> int:
+    from elk_provision.kibana_objects import provision_kibana
+
+    password = _elastic_password(args.secrets_dir)
+    lines = provision_kibana(url=args.kibana_url, username="elastic", password=password,
+                             ca_file=args.ca_file, objects_dir=args.objects_dir,
+                             timeout=args.kibana_timeout)
+    for line in lines:
+        print(line)
+    print(f"kibana: {len(lines)} saved objects imported", flush=True)
+    return 0
+
+
+def _elastic_password(secrets_dir: Path) -> str:
+    path = secrets_dir / "elastic_password"
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ProvisioningError(f"cannot read {path} ({exc.strerror})") from exc
 
 
 def run_elasticsearch(args: argparse.Namespace) -> int:
     from elasticsearch import Elasticsearch
     from elk_provision.elasticsearch_assets import ElasticsearchProvisioner, wait_until_ready
 
-    password_file = args.secrets_dir / "elastic_password"
-    try:
-        password = password_file.read_text().strip()
-    except OSError as exc:
-        raise ProvisioningError(f"cannot read {password_file} ({exc.strerror})") from exc
+    password = _elastic_password(args.secrets_dir)
     es = Elasticsearch(args.es_url, basic_auth=("elastic", password), ca_certs=args.ca_file,
                        request_timeout=30)
     wait_until_ready(es, args.timeout)
@@ -79,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.step == "init":
             return run_init_step(args)
+        if args.step == "kibana":
+            return run_kibana(args)
+        if args.step == "all":
+            return run_elasticsearch(args) or run_kibana(args)
         return run_elasticsearch(args)
     except ProvisioningError as exc:
         print(f"provisioning failed: {exc}", file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ from tests.support.logstash_config import parse_file
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 CLUSTER = REPO_ROOT / "docker-compose.cluster.yml"
 VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}")
-JOBS = {"setup", "provision-es"}
+JOBS = {"setup", "provision-es", "provision-kibana"}
 
 
 def dotenv():

@@ -1,0 +1,75 @@
+"""A small real HTTP server answering Kibana's status and saved-objects import APIs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeKibana:
+    def __init__(self) -> None:
+        self.status_level = "available"
+        self.unavailable_for = 0
+        self.imports: list[dict[str, Any]] = []
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.respond_with: tuple[int, dict[str, Any]] | None = None
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return
+
+            def _send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/api/status"):
+                    if fake.unavailable_for > 0:
+                        fake.unavailable_for -= 1
+                        return self._send(503, {"status": {"overall": {"level": "unavailable"}}})
+                    return self._send(200, {"status": {"overall": {"level": fake.status_level}}})
+                return self._send(404, {})
+
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                raw = self.rfile.read(length)
+                message = BytesParser(policy=HTTP).parsebytes(
+                    b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + raw)
+                part = next(message.iter_parts())
+                record = {"path": self.path, "xsrf": self.headers.get("kbn-xsrf"),
+                          "auth": self.headers.get("Authorization"),
+                          "filename": part.get_filename(), "field": part.get_param(
+                              "name", header="content-disposition"),
+                          "body": part.get_payload(decode=True).decode()}
+                fake.imports.append(record)
+                if fake.respond_with:
+                    return self._send(*fake.respond_with)
+                results = []
+                for line in record["body"].splitlines():
+                    obj = json.loads(line)
+                    key = (obj["type"], obj["id"])
+                    results.append({"type": obj["type"], "id": obj["id"],
+                                    "overwrite": key in fake.objects})
+                    fake.objects[key] = obj
+                return self._send(200, {"success": True, "successCount": len(results),
+                                        "successResults": results})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FakeKibana:
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

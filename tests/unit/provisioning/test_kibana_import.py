@@ -1,0 +1,84 @@
+"""The Kibana step imports with overwrite, checks the body, and names every error."""
+
+import secrets
+
+import pytest
+
+from elk_provision import cli
+from elk_provision.errors import ProvisioningError
+from elk_provision.kibana_objects import provision_kibana, wait_for_kibana
+from tests.conftest import REPO_ROOT
+from tests.support.fake_kibana import FakeKibana
+
+OBJECTS = REPO_ROOT / "kibana" / "saved_objects"
+
+
+@pytest.fixture
+def kibana():
+    with FakeKibana() as server:
+        yield server
+
+
+def run(kibana, timeout=5.0):
+    return provision_kibana(url=kibana.url, username="elastic", password="pw", ca_file=None,
+                            objects_dir=OBJECTS, timeout=timeout)
+
+
+def test_import_sends_ndjson_with_overwrite_and_xsrf(kibana):
+    lines = run(kibana)
+    (upload,) = kibana.imports
+    assert upload["path"] == "/api/saved_objects/_import?overwrite=true"
+    assert upload["xsrf"] == "true"
+    assert upload["field"] == "file"
+    assert upload["filename"].endswith(".ndjson")
+    assert upload["auth"].startswith("Basic ")
+    assert upload["body"] == (OBJECTS / upload["filename"]).read_text()
+    assert "index-pattern flask-logs: imported" in lines
+
+
+def test_second_import_overwrites_instead_of_duplicating(kibana):
+    first = run(kibana)
+    second = run(kibana)
+    assert len(first) == len(second) == len(kibana.objects)
+    assert all(line.endswith("overwritten") for line in second)
+
+
+def test_http_200_with_errors_is_a_failure_that_lists_them(kibana):
+    kibana.respond_with = (200, {"success": False, "successCount": 0, "errors": [
+        {"type": "search", "id": "flask-errors", "error": {
+            "type": "missing_references",
+            "references": [{"type": "index-pattern", "id": "flask-logs"}]}},
+        {"type": "dashboard", "id": "x", "error": {"type": "unknown", "message": "boom"}}]})
+    with pytest.raises(ProvisioningError) as info:
+        run(kibana)
+    message = str(info.value)
+    assert "search flask-errors: missing_references (index-pattern:flask-logs)" in message
+    assert "dashboard x: unknown (boom)" in message
+
+
+def test_non_200_is_reported_with_kibanas_message(kibana):
+    kibana.respond_with = (403, {"message": "Unable to bulk_create index-pattern"})
+    with pytest.raises(ProvisioningError, match="403: Unable to bulk_create"):
+        run(kibana)
+
+
+def test_waits_for_kibana_then_imports(kibana):
+    kibana.unavailable_for = 2
+    import requests
+
+    wait_for_kibana(requests.Session(), kibana.url, timeout=10, sleep=lambda s: None)
+    assert kibana.unavailable_for == 0
+
+
+def test_gives_up_at_the_deadline(kibana):
+    kibana.status_level = "degraded"
+    with pytest.raises(ProvisioningError, match="not available after"):
+        run(kibana, timeout=0.3)
+
+
+def test_cli_kibana_step(kibana, tmp_path, capsys):
+    (tmp_path / "elastic_password").write_text(secrets.token_urlsafe(20))
+    args = ["kibana", "--kibana-url", kibana.url, "--secrets-dir", str(tmp_path),
+            "--objects-dir", str(OBJECTS), "--kibana-timeout", "5"]
+    assert cli.main(args) == 0
+    assert "saved objects imported" in capsys.readouterr().out
