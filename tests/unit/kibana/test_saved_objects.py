@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 
 import pytest
 
@@ -50,7 +51,8 @@ def test_every_reference_resolves_inside_the_shipped_set():
         source = obj["attributes"].get("kibanaSavedObjectMeta", {}).get("searchSourceJSON")
         if source:
             ref_name = json.loads(source).get("indexRefName")
-            assert ref_name in {r["name"] for r in obj["references"]}
+            if ref_name is not None:
+                assert ref_name in {r["name"] for r in obj["references"]}
 
 
 def test_the_data_view_covers_every_bundle_stream():
@@ -98,3 +100,69 @@ def test_no_absolute_time_is_baked_in():
 def test_the_field_check_catches_an_unmapped_field(bad):
     assert bad not in all_mapped_fields()
     assert bad in fields_in_query(f'{bad} : "x"')
+
+
+def load_builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_saved_objects", REPO_ROOT / "kibana" / "build_saved_objects.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_dashboards_equal_a_fresh_build():
+    assert (OBJECTS_DIR / "dashboards.ndjson").read_text() == load_builder().build()
+
+
+def test_both_dashboards_ship():
+    ids = {o["id"] for o in objects() if o["type"] == "dashboard"}
+    assert ids == {"flask-overview", "flask-pipeline-health"}
+
+
+def test_lens_reference_names_follow_kibanas_rules():
+    for obj in objects():
+        if obj["type"] != "dashboard":
+            continue
+        names = {r["name"] for r in obj["references"]}
+        for panel in json.loads(obj["attributes"]["panelsJSON"]):
+            index = panel["panelIndex"]
+            assert panel["gridData"]["i"] == index
+            grid = panel["gridData"]
+            assert grid["x"] >= 0
+            assert grid["x"] + grid["w"] <= 48
+            if panel["type"] == "lens":
+                attrs = panel["embeddableConfig"]["attributes"]
+                for layer in attrs["state"]["datasourceStates"]["formBased"]["layers"]:
+                    own = f"indexpattern-datasource-layer-{layer}"
+                    assert own in {r["name"] for r in attrs["references"]}
+                    assert f"{index}:{own}" in names
+            else:
+                assert f"{index}:{panel['panelRefName']}" in names
+
+
+NUMERIC_OPS = {"percentile", "average", "sum", "median", "max", "min"}
+
+
+def test_every_field_a_visualization_uses_is_mapped_with_a_usable_type():
+    builder = load_builder()
+    mapped = all_mapped_fields()
+    usable_for_terms = {"keyword", "constant_keyword", "ip"} | es_mappings.NUMERIC_TYPES
+    for obj in objects():
+        if obj["type"] != "dashboard":
+            continue
+        for column in builder.lens_columns(obj):
+            source = column.get("sourceField")
+            if source in (None, "___records___"):
+                continue
+            assert source in mapped, f"{obj['id']}: {source} is not mapped"
+            kind = mapped[source]
+            op = column["operationType"]
+            if op in NUMERIC_OPS:
+                assert kind in es_mappings.NUMERIC_TYPES, f"{op} on {source} ({kind})"
+            elif op == "terms":
+                assert kind in usable_for_terms, f"terms on {source} ({kind})"
+            elif op == "date_histogram":
+                assert kind in {"date", "date_nanos"}, source

@@ -26,14 +26,16 @@ def run(kibana, timeout=5.0):
 
 def test_import_sends_ndjson_with_overwrite_and_xsrf(kibana):
     lines = run(kibana)
-    (upload,) = kibana.imports
-    assert upload["path"] == "/api/saved_objects/_import?overwrite=true"
-    assert upload["xsrf"] == "true"
-    assert upload["field"] == "file"
-    assert upload["filename"].endswith(".ndjson")
-    assert upload["auth"].startswith("Basic ")
-    assert upload["body"] == (OBJECTS / upload["filename"]).read_text()
+    assert sorted(u["filename"] for u in kibana.imports) == sorted(
+        p.name for p in OBJECTS.glob("*.ndjson"))
+    for upload in kibana.imports:
+        assert upload["path"] == "/api/saved_objects/_import?overwrite=true"
+        assert upload["xsrf"] == "true"
+        assert upload["field"] == "file"
+        assert upload["auth"].startswith("Basic ")
+        assert upload["body"] == (OBJECTS / upload["filename"]).read_text()
     assert "index-pattern flask-logs: imported" in lines
+    assert "dashboard flask-overview: imported" in lines
 
 
 def test_second_import_overwrites_instead_of_duplicating(kibana):
