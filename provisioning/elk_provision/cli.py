@@ -53,6 +53,8 @@ def _kibana_args(parser: argparse.ArgumentParser, env: os._Environ[str] | dict[s
     parser.add_argument("--kibana-url", default=env.get("KIBANA_URL", "http://kibana:5601"))
     parser.add_argument("--objects-dir", type=Path,
                         default=Path(env.get("OBJECTS_DIR", "kibana/saved_objects")))
+    parser.add_argument("--rules-dir", type=Path,
+                        default=Path(env.get("RULES_DIR", "kibana/rules")))
     parser.add_argument("--kibana-timeout", type=float,
                         default=float(env.get("KIBANA_TIMEOUT", "300")))
     if with_secrets:
@@ -67,10 +69,11 @@ def run_kibana(args: argparse.Namespace) -> int:
     password = _elastic_password(args.secrets_dir)
     lines = provision_kibana(url=args.kibana_url, username="elastic", password=password,
                              ca_file=args.ca_file, objects_dir=args.objects_dir,
-                             timeout=args.kibana_timeout)
+                             timeout=args.kibana_timeout,
+                             rules_dir=args.rules_dir if args.rules_dir.is_dir() else None)
     for line in lines:
         print(line)
-    print(f"kibana: {len(lines)} saved objects imported", flush=True)
+    print(f"kibana: {len(lines)} saved objects and rules in place", flush=True)
     return 0
 
 

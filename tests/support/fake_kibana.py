@@ -17,6 +17,8 @@ class FakeKibana:
         self.imports: list[dict[str, Any]] = []
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.respond_with: tuple[int, dict[str, Any]] | None = None
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.rule_calls: list[tuple[str, str]] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,9 +39,36 @@ class FakeKibana:
                         fake.unavailable_for -= 1
                         return self._send(503, {"status": {"overall": {"level": "unavailable"}}})
                     return self._send(200, {"status": {"overall": {"level": fake.status_level}}})
+                if self.path.startswith("/api/alerting/rule/"):
+                    rule_id = self.path.rsplit("/", 1)[1]
+                    fake.rule_calls.append(("GET", rule_id))
+                    if rule_id not in fake.rules:
+                        return self._send(404, {"message": "not found"})
+                    return self._send(200, {"id": rule_id, "enabled": True, **fake.rules[rule_id]})
                 return self._send(404, {})
 
+            def _rule_write(self, method: str) -> None:
+                rule_id = self.path.rsplit("/", 1)[1]
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.rule_calls.append((method, rule_id))
+                if self.headers.get("kbn-xsrf") != "true":
+                    return self._send(400, {"message": "missing kbn-xsrf"})
+                if method == "POST":
+                    if rule_id in fake.rules:
+                        return self._send(409, {"message": "already exists"})
+                    fake.rules[rule_id] = body
+                else:
+                    if {"rule_type_id", "consumer"} & set(body):
+                        return self._send(400, {"message": "cannot change rule type"})
+                    fake.rules[rule_id].update(body)
+                return self._send(200, {"id": rule_id, **fake.rules[rule_id]})
+
+            def do_PUT(self) -> None:
+                self._rule_write("PUT")
+
             def do_POST(self) -> None:
+                if self.path.startswith("/api/alerting/rule/"):
+                    return self._rule_write("POST")
                 length = int(self.headers["Content-Length"])
                 raw = self.rfile.read(length)
                 message = BytesParser(policy=HTTP).parsebytes(

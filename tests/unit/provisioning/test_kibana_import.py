@@ -82,5 +82,43 @@ def test_cli_kibana_step(kibana, tmp_path, capsys):
     (tmp_path / "elastic_password").write_text(secrets.token_urlsafe(20))
     args = ["kibana", "--kibana-url", kibana.url, "--secrets-dir", str(tmp_path),
             "--objects-dir", str(OBJECTS), "--kibana-timeout", "5"]
-    assert cli.main(args) == 0
-    assert "saved objects imported" in capsys.readouterr().out
+    assert cli.main([*args, "--rules-dir", str(RULES)]) == 0
+    out = capsys.readouterr().out
+    assert "saved objects and rules in place" in out
+    assert "rule flask-error-rate: created" in out
+
+
+RULES = REPO_ROOT / "kibana" / "rules"
+
+
+def run_with_rules(kibana):
+    return provision_kibana(url=kibana.url, username="elastic", password="pw", ca_file=None,
+                            objects_dir=OBJECTS, timeout=5, rules_dir=RULES)
+
+
+def test_alert_rule_is_created_then_left_alone_then_repaired(kibana):
+    assert "rule flask-error-rate: created" in run_with_rules(kibana)
+    rule = kibana.rules["flask-error-rate"]
+    assert rule["rule_type_id"] == ".es-query"
+    assert rule["params"]["index"] == ["logs-flask.*-*"]
+    assert "rule flask-error-rate: unchanged" in run_with_rules(kibana)
+    kibana.rules["flask-error-rate"]["params"]["threshold"] = [999]
+    assert "rule flask-error-rate: updated" in run_with_rules(kibana)
+    assert kibana.rules["flask-error-rate"]["params"]["threshold"] == [25]
+    assert [m for m, _ in kibana.rule_calls].count("POST") == 1
+
+
+def test_rule_fields_are_mapped():
+    import json
+
+    from tests.support import es_mappings
+
+    mapped = {}
+    for template in es_mappings.index_templates():
+        mapped.update(es_mappings.mapped_fields(template))
+    rule = json.loads((RULES / "flask-error-rate.json").read_text())
+    query = json.loads(rule["params"]["esQuery"])
+    fields = {next(iter(f["term"])) for f in query["query"]["bool"]["filter"]}
+    fields.add(rule["params"]["timeField"])
+    for name in fields:
+        assert name in mapped, name
