@@ -39,6 +39,13 @@ def poll(check: Callable[[], T | None], timeout: float, what: str, interval: flo
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+def raw_lines_script(host: str, port: int, lines: tuple[str, ...] | list[str]) -> str:
+    """A one-line Python program that sends `lines` as-is, newline-terminated, over TCP."""
+    payload = json.dumps("".join(line + "\n" for line in lines))
+    return (f"import socket,json;s=socket.create_connection(({host!r},{port}));"
+            f"s.sendall(json.loads({payload!r}).encode());s.close()")
+
+
 class Stack:
     def __init__(self) -> None:
         from testcontainers.compose import DockerCompose
@@ -85,10 +92,7 @@ class Stack:
 
     def send_to_logstash(self, *lines: str) -> None:
         """Raw lines to Logstash's tcp input, from inside the network (the port is private)."""
-        payload = json.dumps("".join(line + "\n" for line in lines))
-        script = ("import socket,json;s=socket.create_connection(('logstash',5000));"
-                  f"s.sendall(json.loads({payload!r}).encode());s.close()")
-        self.exec("app", "python", "-c", script)
+        self.exec("app", "python", "-c", raw_lines_script("logstash", 5000, lines))
 
     def logs(self) -> str:
         out, err = self.compose.get_logs()
