@@ -10,15 +10,16 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.local_http import LocalHttpServer, send_json
 
 PRODUCT_HEADERS = {"X-Elastic-Product": "Elasticsearch",
                    "Content-Type": "application/vnd.elasticsearch+json;compatible-with=9"}
 
 
-class FakeElasticsearch:
+class FakeElasticsearch(LocalHttpServer):
     def __init__(self, elastic_password: str) -> None:
         self.passwords = {"elastic": elastic_password, "kibana_system": "initial-unknown"}
         self.roles: dict[str, Any] = {}
@@ -38,13 +39,7 @@ class FakeElasticsearch:
                 return
 
             def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for key, value in PRODUCT_HEADERS.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body, PRODUCT_HEADERS)
 
             def _user(self) -> str | None:
                 auth = self.headers.get("Authorization", "")
@@ -130,16 +125,7 @@ class FakeElasticsearch:
             def do_POST(self) -> None:
                 self._handle("POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeElasticsearch:
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
     def writes(self) -> list[tuple[str, str]]:
         return [c for c in self.calls if c[0] in ("PUT", "POST")]

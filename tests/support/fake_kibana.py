@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.support.local_http import LocalHttpServer, send_json
 
-class FakeKibana:
+
+class FakeKibana(LocalHttpServer):
     def __init__(self) -> None:
         self.status_level = "available"
         self.unavailable_for = 0
@@ -26,12 +27,7 @@ class FakeKibana:
                 return
 
             def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def do_GET(self) -> None:
                 if self.path.startswith("/api/status"):
@@ -92,13 +88,4 @@ class FakeKibana:
                 return self._send(200, {"success": True, "successCount": len(results),
                                         "successResults": results})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeKibana:
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
