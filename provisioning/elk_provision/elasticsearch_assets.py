@@ -118,7 +118,9 @@ class ElasticsearchProvisioner:
             self._apply("index template", name, body, "_meta", self._get_index_template,
                         self._put_index_template)
         snapshots = self.assets / "snapshot"
-        if (snapshots / "repository.json").exists():
+        # An fs repository needs storage every node shares; deployments without it opt out.
+        wanted = self.environ.get("SNAPSHOTS_ENABLED", "true").strip().lower() != "false"
+        if wanted and (snapshots / "repository.json").exists():
             self._apply_repository(SNAPSHOT_REPOSITORY,
                                    load_asset(snapshots / "repository.json", self.environ))
             self._apply("snapshot policy", SLM_POLICY,

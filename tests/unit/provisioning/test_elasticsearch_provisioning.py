@@ -58,6 +58,20 @@ def test_first_run_creates_everything_in_dependency_order(fake, secrets_dir):
     assert fake.ilm["flask-access-logs"]["policy"]["phases"]["delete"]["min_age"] == "14d"
 
 
+def test_snapshot_location_and_opt_out_come_from_the_environment(fake, secrets_dir):
+    es = client(fake, secrets_dir)
+    ElasticsearchProvisioner(es, ASSETS, secrets_dir,
+                             {**ENV, "SNAPSHOT_LOCATION": "/mnt/shared/es"}).run()
+    assert fake.repositories["flask-logs-backup"]["settings"]["location"] == "/mnt/shared/es"
+    fake.repositories.clear()
+    fake.slm.clear()
+    changes = ElasticsearchProvisioner(es, ASSETS, secrets_dir,
+                                       {**ENV, "SNAPSHOTS_ENABLED": "false"}).run()
+    assert not fake.repositories
+    assert not fake.slm
+    assert not [c for c in changes if c.kind.startswith("snapshot")]
+
+
 def test_passwords_come_from_the_secrets_directory(fake, secrets_dir):
     provision(fake, secrets_dir)
     for user in ("kibana_system", "logstash_writer", "logs_reader"):
