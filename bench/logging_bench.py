@@ -158,7 +158,20 @@ def bench_drain(n: int) -> float:
     return elapsed
 
 
-def latency_run(enabled: bool, requests: int, concurrency: int) -> tuple[float, float]:
+def server_cpu_seconds(parent: int) -> float:
+    """User+system CPU of the gunicorn workers so far (Linux /proc; 0 elsewhere)."""
+    total = 0.0
+    try:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        for child in children:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+    return total
+
+
+def latency_run(enabled: bool, requests: int, concurrency: int) -> tuple[float, float, float]:
     port = free_port()
     with CountingReceiver() as rx, tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, PYTHONPATH=str(ROOT / "app"), PORT=str(port),
@@ -194,15 +207,18 @@ def latency_run(enabled: bool, requests: int, concurrency: int) -> tuple[float, 
 
             threads = [threading.Thread(target=client, args=(requests // concurrency,))
                        for _ in range(concurrency)]
+            cpu_before = server_cpu_seconds(proc.pid)
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            cpu_us = (server_cpu_seconds(proc.pid) - cpu_before) / len(latencies) * 1e6
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
     latencies.sort()
-    return (latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000)
+    return (latencies[len(latencies) // 2] * 1000, latencies[int(len(latencies) * 0.99)] * 1000,
+            cpu_us)
 
 
 def main() -> None:
@@ -219,16 +235,20 @@ def main() -> None:
                      f"{rate:,.0f} events/s, {drops} dropped"))
     rows.append(("drain 20k buffered events after receiver returns",
                  f"{bench_drain(int(20_000 * scale)):.2f} s"))
-    runs = {True: [], False: []}
-    for _ in range(3):  # alternate, so drift on a shared machine hits both sides
+    runs: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
+    pairs = 2 if args.quick else 7
+    for _ in range(pairs):  # alternate, so drift on a shared machine hits both sides
         for enabled in (False, True):
             runs[enabled].append(latency_run(enabled, int(3000 * scale), 8))
     for enabled in (False, True):
-        p50 = statistics.median(r[0] for r in runs[enabled])
-        p99 = statistics.median(r[1] for r in runs[enabled])
+        p50, p99, cpu = (statistics.median(r[i] for r in runs[enabled]) for i in range(3))
         label = "logging on" if enabled else "logging off"
-        rows.append((f"sample API /api/items, 8 clients, {label}",
-                     f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"))
+        rows.append((f"sample API /api/items, 8 clients, {label} (median of {pairs})",
+                     f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, server CPU {cpu:.0f} us/request"))
+    ratios = sorted(on[1] / off[1] for off, on in zip(runs[False], runs[True], strict=True))
+    rows.append(("p99 on/off, per alternating pair",
+                 ", ".join(f"{r:.2f}" for r in ratios)
+                 + f" (median {statistics.median(ratios):.2f})"))
     width = max(len(r[0]) for r in rows)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     for name, value in rows:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from logstash_async.formatter import FlaskLogstashEcsFormatter
 
+from flask_logstash.ids import new_id
 from flask_logstash.redaction import Redactor
 from flask_logstash.settings import LoggingSettings
 
@@ -32,14 +33,26 @@ _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
 }
 
 
+def serialise(event: Mapping[str, Any]) -> bytes:
+    """JSON bytes of an event; orjson is about ten times faster than json here."""
+    try:
+        return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        # What orjson refuses JSON can still carry (integers beyond 64 bits, lone surrogates
+        # in text): the standard encoder, escaped to ASCII so any text survives.
+        return json.dumps(event, default=str).encode("ascii")
+
+
 def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge `source` into `target` (objects merge, everything else replaces)."""
     for key, value in source.items():
+        # dict first: the Mapping ABC check is slow, and events are made of plain dicts.
+        is_mapping = isinstance(value, (dict, Mapping))
         current = target.get(key)
-        if isinstance(current, dict) and isinstance(value, Mapping):
+        if is_mapping and isinstance(current, dict):
             merge(current, value)
         else:
-            target[key] = dict(value) if isinstance(value, Mapping) else value
+            target[key] = dict(value) if is_mapping else value
     return target
 
 
@@ -61,18 +74,46 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         }
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(self.to_event(record), ensure_ascii=False, default=str)
+        return serialise(self.to_event(record)).decode("utf-8")
+
+    def format_line(self, record: logging.LogRecord) -> bytes:
+        """The event as one NDJSON line, ready for the wire (no str round trip)."""
+        return serialise(self.to_event(record)) + b"\n"
 
     def to_event(self, record: logging.LogRecord) -> dict[str, Any]:
+        # What the caller or the request supplied is redacted; what this formatter fills in
+        # from the process and the record's own bookkeeping (names, paths, pids, times)
+        # cannot carry a secret and is not walked: that walk is most of the formatting cost.
+        supplied: dict[str, Any] = {"message": record.getMessage()}
+        context = getattr(record, "request_context", None)
+        if context:
+            merge(supplied, context)
         ecs: Mapping[str, Any] = getattr(record, "ecs", None) or {}
+        if ecs:
+            merge(supplied, ecs)
+        if record.exc_info and record.exc_info[0] is not None:
+            error = supplied.setdefault("error", {})
+            error["type"] = record.exc_info[0].__name__
+            error["message"] = str(record.exc_info[1])
+            error["stack_trace"] = self._format_exception(record.exc_info)
+        elif record.exc_text:
+            supplied.setdefault("error", {})["stack_trace"] = record.exc_text
+        if record.stack_info:
+            supplied.setdefault("error", {}).setdefault("stack_trace", record.stack_info)
+        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
+        if extra:
+            # Free-form extras go under one object mapped as `flattened`, so an app's ad hoc
+            # fields can neither explode the mapping nor collide with ECS types.
+            supplied.setdefault("flask", {})["extra"] = {
+                k: self._value_repr(v) for k, v in extra.items()
+            }
         event: dict[str, Any] = {
             "@timestamp": self._format_timestamp(record.created),
-            "message": record.getMessage(),
             "ecs": dict(self._static["ecs"]),
             "service": dict(self._static["service"]),
             "host": dict(self._static["host"]),
             "event": {
-                "id": getattr(record, "event_id", None) or os.urandom(16).hex(),
+                "id": getattr(record, "event_id", None) or new_id(),
                 "dataset": APP_DATASET,
                 "kind": "event",
                 "module": "flask",
@@ -91,25 +132,4 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 "thread": {"name": record.threadName},
             },
         }
-        context = getattr(record, "request_context", None)
-        if context:
-            merge(event, context)
-        if ecs:
-            merge(event, ecs)
-        if record.exc_info and record.exc_info[0] is not None:
-            error = event.setdefault("error", {})
-            error["type"] = record.exc_info[0].__name__
-            error["message"] = str(record.exc_info[1])
-            error["stack_trace"] = self._format_exception(record.exc_info)
-        elif record.exc_text:
-            event.setdefault("error", {})["stack_trace"] = record.exc_text
-        if record.stack_info:
-            event.setdefault("error", {}).setdefault("stack_trace", record.stack_info)
-        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
-        if extra:
-            # Free-form extras go under one object mapped as `flattened`, so an app's ad hoc
-            # fields can neither explode the mapping nor collide with ECS types.
-            event.setdefault("flask", {})["extra"] = {
-                k: self._value_repr(v) for k, v in extra.items()
-            }
-        return self._redactor.redact(event)
+        return merge(event, self._redactor.redact(supplied))

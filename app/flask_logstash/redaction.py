@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "[REDACTED]"
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 # Compared after lower-casing and dropping '-', '_' and spaces, so "X-Api-Key", "api_key"
 # and "apiKey" all match "apikey".
@@ -33,6 +34,11 @@ _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
 _KEY_VALUE = re.compile(
     r"(?i)\b(password|passwd|secret|token|api[_-]?key|access[_-]?token)=([^&\s]+)"
 )
+# The shortest text any pattern above can match ("token=x"); shorter strings are skipped.
+_SHORTEST_MATCH = 7
+# Every match of _CARD starts with four digits, each pair at most one separator apart; most
+# strings have no such run, and searching for it is much cheaper than _CARD.sub.
+_CARD_CANDIDATE = re.compile(r"\d[ -]?\d[ -]?\d[ -]?\d")
 
 
 def _normalise_key(key: str) -> str:
@@ -78,7 +84,10 @@ class Redactor:
         return cached
 
     def redact_text(self, text: str) -> str:
-        # Cheap pre-checks keep the common case (no secret) fast.
+        # Cheap pre-checks keep the common case (no secret) fast: this runs for every string
+        # of every event.
+        if len(text) < _SHORTEST_MATCH:
+            return text
         if "=" in text:
             text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
         lowered = text.lower()
@@ -86,20 +95,31 @@ class Redactor:
             text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
         if "eyJ" in text:
             text = _JWT.sub(REDACTED, text)
-        if any(ch.isdigit() for ch in text):
+        if _CARD_CANDIDATE.search(text):
             text = _CARD.sub(_mask_card, text)
         return text
 
     def redact(self, value: Any) -> Any:
         """Return the value with sensitive keys masked and credential-like strings replaced."""
-        if isinstance(value, dict):
-            return {
-                k: (REDACTED if self.is_sensitive_key(str(k)) and v not in (None, "")
-                    else self.redact(v))
-                for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self.redact(item) for item in value]
-        if isinstance(value, str):
+        # Exact type checks first, and leaves handled inline: the walk visits every value of
+        # every event, and a function call per leaf was most of its cost.
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
+        if kind is str or isinstance(value, str):
             return self.redact_text(value)
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if self.is_sensitive_key(str(key)) and item not in (None, ""):
+                    out[key] = REDACTED
+                elif type(item) is str:
+                    out[key] = item if len(item) < _SHORTEST_MATCH else self.redact_text(item)
+                elif type(item) in _SCALARS:
+                    out[key] = item
+                else:
+                    out[key] = self.redact(item)
+            return out
+        if isinstance(value, (list, tuple)):
+            return [self.redact(item) for item in value]
         return value

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import re
 import time
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -21,6 +19,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from flask_logstash.ecs_formatter import ACCESS_DATASET
+from flask_logstash.ids import new_id
 from flask_logstash.settings import IpNetwork, LoggingSettings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -43,7 +42,7 @@ class RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "event_id"):
-            record.event_id = os.urandom(16).hex()
+            record.event_id = new_id()
             context = _current.get()
             if context is not None:
                 record.request_context = context
@@ -63,7 +62,7 @@ def client_ip(
     Walks the chain from the right (nearest hop first) and returns the first address that is
     not a trusted proxy; a client cannot spoof its address by sending its own header.
     """
-    if not peer or not _in(peer, trusted):
+    if not peer or not trusted or not _in(peer, trusted):
         return peer
     candidate = peer
     hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
@@ -94,7 +93,7 @@ def _in(address: str, networks: tuple[IpNetwork, ...]) -> bool:
 
 def _build_context(settings: LoggingSettings) -> dict[str, Any]:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _REQUEST_ID.match(incoming) else new_id()
     context: dict[str, Any] = {
         "http": {"request": {"id": request_id, "method": request.method}},
         "url": {"path": request.path},

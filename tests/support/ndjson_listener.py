@@ -30,6 +30,7 @@ class NdjsonListener:
         self._conns: list[socket.socket] = []
         self._running = False
         self.blackhole = False
+        self.accepted = 0  # connections accepted so far
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> NdjsonListener:
@@ -77,6 +78,7 @@ class NdjsonListener:
             except OSError:
                 return
             self._conns.append(conn)
+            self.accepted += 1
             threading.Thread(target=self._read_loop, args=(conn,), daemon=True).start()
 
     def _read_loop(self, conn: socket.socket) -> None:

@@ -42,11 +42,14 @@ def logger():
         log.propagate = False
         log.setLevel(logging.INFO)
         log.addHandler(handler)
-        handlers.append(handler)
+        handlers.append((log, handler))
         return log, handler
 
     yield make
-    for handler in handlers:
+    for log, handler in handlers:
+        # Loggers outlive the test: a handler left attached would be revived by the next
+        # test's records and send them to this test's (closed) port.
+        log.removeHandler(handler)
         flush_and_close(handler, timeout=2)
 
 
@@ -81,6 +84,37 @@ def test_events_survive_logstash_outage_and_arrive_exactly_once(logger, tmp_path
         assert max(counts.values()) == 1
     finally:
         listener.stop()
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+def test_one_connection_serves_many_batches_and_a_restart_is_noticed(
+    logger, tmp_path, durable, capfd
+):
+    port = free_port()
+    first = NdjsonListener(port=port).start()
+    log, _ = logger(port, str(tmp_path) if durable else None)
+    sent: list[str] = []
+    for batch in range(4):  # each batch after the linger window has closed
+        ids = [f"b{batch}-{i}" for i in range(50)]
+        sent += ids
+        assert emit_in_thread(log, ids, timeout=2.0)
+        first.wait_for_count(len(sent), timeout=10)
+        time.sleep(delivery.BATCH_LINGER * 2)
+    assert first.accepted == 1, "the connection should be kept between batches"
+    first.stop()  # Logstash restarts: the kept connection is closed under the sender
+    second = NdjsonListener(port=port).start()
+    try:
+        after = [f"after-{i}" for i in range(100)]
+        assert emit_in_thread(log, after, timeout=2.0)
+        second.wait_for_count(len(after), timeout=10)
+        time.sleep(0.3)  # would reveal duplicates
+        counts = ids_received(first) + ids_received(second)
+        assert set(counts) == set(sent + after)
+        assert max(counts.values()) == 1
+        # The closed connection was seen before writing to it, not learnt from a failed send.
+        assert "unreachable" not in capfd.readouterr().err
+    finally:
+        second.stop()
 
 
 def test_black_holed_logstash_never_blocks_the_caller(logger):

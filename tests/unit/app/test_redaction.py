@@ -32,6 +32,9 @@ def test_ordinary_keys_are_kept(key):
         ("/api/login?user=a&password=hunter2&x=1", "hunter2"),
         ("card 4111 1111 1111 1111 charged", "4111 1111 1111 1111"),
         ("card 4111111111111111", "4111111111111111"),
+        ("4111-1111-1111-1111", "4111-1111-1111-1111"),
+        ("pan 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"),
+        ("token=x", "token=x"),  # the shortest text a pattern matches is still checked
     ],
 )
 def test_credential_patterns_are_replaced_in_text(text, secret):

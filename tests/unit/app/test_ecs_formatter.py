@@ -1,0 +1,71 @@
+"""The formatter redacts everything a caller or a request supplied, and always emits JSON."""
+
+import json
+import logging
+import sys
+
+from flask_logstash.ecs_formatter import EcsEventFormatter
+from flask_logstash.redaction import REDACTED
+from flask_logstash.settings import LoggingSettings
+
+FORMATTER = EcsEventFormatter(LoggingSettings(service_name="orders", host_name="web-1"))
+
+
+def make_record(msg="hello", *, exc_info=None, **attrs):
+    record = logging.LogRecord("orders.api", logging.INFO, __file__, 10, msg, None, exc_info)
+    for key, value in attrs.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_secrets_in_every_supplied_part_are_redacted():
+    try:
+        raise ValueError("login failed for password=hunter2")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = make_record(
+        "called back with token=abc123456",
+        exc_info=exc_info,
+        request_context={
+            "http": {"request": {"id": "r1", "method": "GET"}},
+            "user_agent": {"original": "curl Bearer abcdefghijklmnop"},
+            "url": {"path": "/cb", "query": "api_key=k-999999"},
+        },
+        ecs={"labels": {"session_id": "s-42"}, "event": {"dataset": "flask.access"}},
+        customer={"cardNumber": "4111111111111111", "note": "card 4111 1111 1111 1111"},
+    )
+    line = FORMATTER.format_line(record)
+    for secret in ("hunter2", "abc123456", "abcdefghijklmnop", "k-999999", "s-42",
+                   "4111111111111111", "4111 1111 1111 1111"):
+        assert secret.encode() not in line, secret
+    event = json.loads(line)
+    assert event["message"] == f"called back with token={REDACTED}"
+    assert event["labels"]["session_id"] == REDACTED
+    assert event["error"]["type"] == "ValueError"
+    assert "hunter2" not in event["error"]["stack_trace"]
+
+
+def test_supplied_fields_merge_over_the_formatters_own():
+    event = json.loads(FORMATTER.format_line(make_record(
+        event_id="e" * 32, ecs={"event": {"dataset": "flask.access", "duration": 5}})))
+    assert event["event"] == {"id": "e" * 32, "dataset": "flask.access", "kind": "event",
+                              "module": "flask", "duration": 5}
+    assert event["service"]["name"] == "orders"
+    assert event["host"]["name"] == "web-1"
+    assert event["log"]["logger"] == "orders.api"
+
+
+def test_wire_line_is_the_same_event_as_the_text_form():
+    record = make_record("plain", event_id="f" * 32)
+    line = FORMATTER.format_line(record)
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    assert json.loads(line) == json.loads(FORMATTER.format(record))
+
+
+def test_values_the_fast_encoder_refuses_still_make_valid_json():
+    record = make_record("broken \ud800 text", big=2**70, odd=object())
+    event = json.loads(FORMATTER.format_line(record))
+    assert event["message"] == "broken \ud800 text"
+    assert event["flask"]["extra"]["big"] == 2**70
+    assert event["flask"]["extra"]["odd"].startswith("<object object")
