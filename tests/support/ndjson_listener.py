@@ -1,8 +1,9 @@
 """A real TCP listener speaking newline-delimited JSON: a stand-in for Logstash's
 `tcp` input with `codec => json_lines`.
 
-It can be stopped and started again on the same port (an outage), or made to accept
-connections and never read (a black-holed Logstash). Tests wait on it with deadlines.
+It can be stopped and started again on the same port (an outage), made to accept
+connections and never read (a black-holed Logstash), or speak TLS like the stack's input.
+Tests wait on it with deadlines.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,9 +19,13 @@ from typing import Any
 
 
 class NdjsonListener:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
+        self.peer_certs: list[dict[str, Any]] = []  # client certificates seen (TLS)
+        self.handshake_errors: list[str] = []
         self.raw = bytearray()
         self.events: list[dict[str, Any]] = []
         self.bad_lines: list[bytes] = []
@@ -82,6 +88,17 @@ class NdjsonListener:
             threading.Thread(target=self._read_loop, args=(conn,), daemon=True).start()
 
     def _read_loop(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError) as exc:
+                self.handshake_errors.append(str(exc))
+                conn.close()
+                return
+            self._conns.append(conn)
+            peer = conn.getpeercert()
+            if peer:
+                self.peer_certs.append(peer)
         key = id(conn)
         while self._running:
             if self.blackhole:
