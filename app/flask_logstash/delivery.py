@@ -5,8 +5,8 @@ its cache interface. What this module changes, and why:
 
 - `emit` only enqueues the record. Formatting, redaction, serialisation, disk and network all
   run on one worker thread per process, so the request thread pays microseconds.
-- Events are written to the buffer in batches (one SQLite transaction per batch, not per
-  event) and sent in batches over one connection with one `sendall`.
+- Records gather for a short linger window; each batch is one SQLite row and one `sendall`
+  over a connection that is kept between batches (the library reconnects per batch).
 - The durable buffer is one SQLite file per process, guarded by an exclusive `flock`. A
   starting process adopts files whose owner died (gunicorn worker killed, container crash),
   so nothing buffered is lost and no two live processes share a file.
