@@ -44,7 +44,11 @@ def serialise(event: Mapping[str, Any]) -> bytes:
 
 
 def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge `source` into `target` (objects merge, everything else replaces)."""
+    """Deep-merge `source` into `target` (objects merge, everything else replaces).
+
+    Objects are copied, never shared: `source` may be a request's context, which other
+    records of the same request still read.
+    """
     for key, value in source.items():
         # dict first: the Mapping ABC check is slow, and events are made of plain dicts.
         is_mapping = isinstance(value, (dict, Mapping))
@@ -52,7 +56,7 @@ def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
         if is_mapping and isinstance(current, dict):
             merge(current, value)
         else:
-            target[key] = dict(value) if is_mapping else value
+            target[key] = merge({}, value) if is_mapping else value
     return target
 
 
@@ -62,6 +66,7 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
     def __init__(self, settings: LoggingSettings) -> None:
         super().__init__(message_type="flask", extra_prefix=None, ensure_ascii=False)
         self._redactor = Redactor(settings.redact_extra_keys)
+        self._context_cache: tuple[dict[str, Any] | None, dict[str, Any]] = (None, {})
         self._static = {
             "ecs": {"version": ECS_VERSION},
             "service": {
@@ -85,9 +90,6 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         # from the process and the record's own bookkeeping (names, paths, pids, times)
         # cannot carry a secret and is not walked: that walk is most of the formatting cost.
         supplied: dict[str, Any] = {"message": record.getMessage()}
-        context = getattr(record, "request_context", None)
-        if context:
-            merge(supplied, context)
         ecs: Mapping[str, Any] = getattr(record, "ecs", None) or {}
         if ecs:
             merge(supplied, ecs)
@@ -132,4 +134,17 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 "thread": {"name": record.threadName},
             },
         }
+        context = getattr(record, "request_context", None)
+        if context:
+            merge(event, self._redacted_context(context))
         return merge(event, self._redactor.redact(supplied))
+
+    def _redacted_context(self, context: dict[str, Any]) -> dict[str, Any]:
+        # A request's records share one context dict, never mutated after it was built, so
+        # its redacted form is computed once and reused for the request's next records.
+        # The cache holds the dict itself, so an identity match cannot be a recycled id.
+        cached, redacted = self._context_cache
+        if cached is not context:
+            redacted = self._redactor.redact(context)
+            self._context_cache = (context, redacted)
+        return redacted

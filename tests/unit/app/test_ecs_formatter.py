@@ -69,3 +69,17 @@ def test_values_the_fast_encoder_refuses_still_make_valid_json():
     assert event["message"] == "broken \ud800 text"
     assert event["flask"]["extra"]["big"] == 2**70
     assert event["flask"]["extra"]["odd"].startswith("<object object")
+
+
+def test_records_of_one_request_never_leak_fields_into_each_other():
+    context = {"http": {"request": {"id": "r1", "method": "POST"}},
+               "url": {"path": "/api/items", "query": "token=abcdefgh"}}
+    snapshot = json.dumps(context, sort_keys=True)
+    first = json.loads(FORMATTER.format_line(make_record(
+        "first", request_context=context,
+        ecs={"http": {"request": {"body": {"bytes": 5}}}, "url": {"fragment": "x"}})))
+    second = json.loads(FORMATTER.format_line(make_record("second", request_context=context)))
+    assert first["http"]["request"] == {"id": "r1", "method": "POST", "body": {"bytes": 5}}
+    assert second["http"]["request"] == {"id": "r1", "method": "POST"}
+    assert second["url"] == {"path": "/api/items", "query": f"token={REDACTED}"}
+    assert json.dumps(context, sort_keys=True) == snapshot  # the request's own dict untouched
