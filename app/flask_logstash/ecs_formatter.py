@@ -89,26 +89,6 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         # What the caller or the request supplied is redacted; what this formatter fills in
         # from the process and the record's own bookkeeping (names, paths, pids, times)
         # cannot carry a secret and is not walked: that walk is most of the formatting cost.
-        supplied: dict[str, Any] = {"message": record.getMessage()}
-        ecs: Mapping[str, Any] = getattr(record, "ecs", None) or {}
-        if ecs:
-            merge(supplied, ecs)
-        if record.exc_info and record.exc_info[0] is not None:
-            error = supplied.setdefault("error", {})
-            error["type"] = record.exc_info[0].__name__
-            error["message"] = str(record.exc_info[1])
-            error["stack_trace"] = self._format_exception(record.exc_info)
-        elif record.exc_text:
-            supplied.setdefault("error", {})["stack_trace"] = record.exc_text
-        if record.stack_info:
-            supplied.setdefault("error", {}).setdefault("stack_trace", record.stack_info)
-        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
-        if extra:
-            # Free-form extras go under one object mapped as `flattened`, so an app's ad hoc
-            # fields can neither explode the mapping nor collide with ECS types.
-            supplied.setdefault("flask", {})["extra"] = {
-                k: self._value_repr(v) for k, v in extra.items()
-            }
         event: dict[str, Any] = {
             "@timestamp": self._format_timestamp(record.created),
             "ecs": dict(self._static["ecs"]),
@@ -137,7 +117,33 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         context = getattr(record, "request_context", None)
         if context:
             merge(event, self._redacted_context(context))
-        return merge(event, self._redactor.redact(supplied))
+        # Later parts win: the message, then the caller's ECS fields, then the exception.
+        redact_into = self._redactor.redact_into
+        redact_into(event, {"message": record.getMessage()})
+        ecs: Mapping[str, Any] | None = getattr(record, "ecs", None)
+        if ecs:
+            redact_into(event, ecs)
+        error: dict[str, Any] = {}
+        if record.exc_info and record.exc_info[0] is not None:
+            error["type"] = record.exc_info[0].__name__
+            error["message"] = str(record.exc_info[1])
+            error["stack_trace"] = self._format_exception(record.exc_info)
+        elif record.exc_text:
+            error["stack_trace"] = record.exc_text
+        if record.stack_info and "stack_trace" not in error:
+            given = event.get("error")
+            if not (isinstance(given, dict) and "stack_trace" in given):
+                error["stack_trace"] = record.stack_info
+        if error:
+            redact_into(event, {"error": error})
+        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
+        if extra:
+            # Free-form extras go under one object mapped as `flattened`, so an app's ad hoc
+            # fields can neither explode the mapping nor collide with ECS types.
+            redact_into(event, {"flask": {"extra": {
+                k: self._value_repr(v) for k, v in extra.items()
+            }}})
+        return event
 
     def _redacted_context(self, context: dict[str, Any]) -> dict[str, Any]:
         # A request's records share one context dict, never mutated after it was built, so

@@ -83,3 +83,22 @@ def test_records_of_one_request_never_leak_fields_into_each_other():
     assert second["http"]["request"] == {"id": "r1", "method": "POST"}
     assert second["url"] == {"path": "/api/items", "query": f"token={REDACTED}"}
     assert json.dumps(context, sort_keys=True) == snapshot  # the request's own dict untouched
+
+
+def test_exception_and_stack_fields_follow_the_callers_own_error_fields():
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        exc_info = sys.exc_info()
+    event = json.loads(FORMATTER.format_line(make_record(
+        "boom", exc_info=exc_info, ecs={"error": {"code": "E42", "stack_trace": "given"}})))
+    assert event["error"]["code"] == "E42"
+    assert event["error"]["type"] == "KeyError"
+    assert "raise KeyError" in event["error"]["stack_trace"]  # the real trace wins
+    kept = json.loads(FORMATTER.format_line(make_record(
+        "where", stack_info="Stack (most recent call last): ...",
+        ecs={"error": {"stack_trace": "given"}})))
+    assert kept["error"]["stack_trace"] == "given"  # stack_info only fills a gap
+    filled = json.loads(FORMATTER.format_line(make_record(
+        "where", stack_info="Stack (most recent call last): ...")))
+    assert filled["error"]["stack_trace"].startswith("Stack")
