@@ -1,6 +1,5 @@
 """Delivery guarantees with a real TCP listener: outages, black holes, crashes."""
 
-import logging
 import os
 import signal
 import socket
@@ -14,43 +13,14 @@ from pathlib import Path
 import pytest
 
 from flask_logstash import delivery
-from flask_logstash.delivery import build_logstash_handler, flush_and_close
 from tests.conftest import REPO_ROOT
 from tests.support.ndjson_listener import NdjsonListener
-
-
-class IdFormatter(logging.Formatter):
-    def format(self, record):
-        return f'{{"event": {{"id": "{record.getMessage()}"}}}}'
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def logger():
-    handlers = []
-
-    def make(port, buffer_dir=None):
-        handler = build_logstash_handler(
-            host="127.0.0.1", port=port, formatter=IdFormatter(), buffer_dir=buffer_dir
-        )
-        log = logging.getLogger(f"delivery-test-{len(handlers)}")
-        log.propagate = False
-        log.setLevel(logging.INFO)
-        log.addHandler(handler)
-        handlers.append((log, handler))
-        return log, handler
-
-    yield make
-    for log, handler in handlers:
-        # Loggers outlive the test: a handler left attached would be revived by the next
-        # test's records and send them to this test's (closed) port.
-        log.removeHandler(handler)
-        flush_and_close(handler, timeout=2)
 
 
 def emit_in_thread(log, messages, timeout):

@@ -2,7 +2,6 @@
 a listener that asks for client certificates like Logstash's tcp input
 (`ssl_client_authentication => optional`), and the handler configured as the app is."""
 
-import logging
 import ssl
 import time
 from collections import Counter
@@ -11,13 +10,7 @@ import pytest
 
 from elk_provision.init_secrets import Node, ensure_certificates
 from flask_logstash import delivery
-from flask_logstash.delivery import build_logstash_handler, flush_and_close
 from tests.support.ndjson_listener import NdjsonListener
-
-
-class IdFormatter(logging.Formatter):
-    def format(self, record):
-        return f'{{"event": {{"id": "{record.getMessage()}"}}}}'
 
 
 @pytest.fixture(scope="module")
@@ -38,38 +31,24 @@ def server_context(bundle):
     return context
 
 
-@pytest.fixture
-def tls_logger():
-    made = []
-
-    def make(port, ca, buffer_dir=None, client=None):
-        handler = build_logstash_handler(
-            host="127.0.0.1", port=port, formatter=IdFormatter(), buffer_dir=buffer_dir,
-            ssl_enable=True, ssl_verify=True, ca_certs=str(ca),
-            certfile=str(client / "app.crt") if client else None,
-            keyfile=str(client / "app.key") if client else None,
-        )
-        log = logging.getLogger(f"tls-test-{len(made)}")
-        log.propagate = False
-        log.setLevel(logging.INFO)
-        log.addHandler(handler)
-        made.append((log, handler))
-        return log, handler
-
-    yield make
-    for log, handler in made:
-        log.removeHandler(handler)
-        flush_and_close(handler, timeout=2)
+def tls_logger(logger, port, ca, buffer_dir=None, client=None):
+    """The handler configured as the app configures it from LOGSTASH_TLS_* variables."""
+    return logger(
+        port, buffer_dir, ssl_enable=True, ssl_verify=True, ca_certs=str(ca),
+        certfile=str(client / "app.crt") if client else None,
+        keyfile=str(client / "app.key") if client else None,
+    )
 
 
 def ids(listener):
     return Counter(e["event"]["id"] for e in listener.events)
 
 
-def test_mutual_tls_delivery_over_one_kept_connection(certs, tls_logger):
+def test_mutual_tls_delivery_over_one_kept_connection(certs, logger):
     bundle, _ = certs
     with NdjsonListener(tls=server_context(bundle)) as listener:
-        log, _ = tls_logger(listener.port, bundle / "ca" / "ca.crt", client=bundle / "app")
+        log, _ = tls_logger(logger, listener.port, bundle / "ca" / "ca.crt",
+                            client=bundle / "app")
         sent = []
         for batch in range(3):
             batch_ids = [f"tls{batch}-{i}" for i in range(40)]
@@ -87,10 +66,10 @@ def test_mutual_tls_delivery_over_one_kept_connection(certs, tls_logger):
         assert dict(item[0] for item in peer["subject"])["commonName"] == "app"
 
 
-def test_restarted_tls_listener_gets_the_rest_exactly_once(certs, tls_logger, tmp_path, capfd):
+def test_restarted_tls_listener_gets_the_rest_exactly_once(certs, logger, tmp_path, capfd):
     bundle, _ = certs
     first = NdjsonListener(tls=server_context(bundle)).start()
-    log, _ = tls_logger(first.port, bundle / "ca" / "ca.crt", buffer_dir=str(tmp_path),
+    log, _ = tls_logger(logger, first.port, bundle / "ca" / "ca.crt", buffer_dir=str(tmp_path),
                         client=bundle / "app")
     before = [f"before-{i}" for i in range(50)]
     for event_id in before:
@@ -112,11 +91,11 @@ def test_restarted_tls_listener_gets_the_rest_exactly_once(certs, tls_logger, tm
 
 
 def test_a_server_from_another_ca_gets_nothing_and_the_events_stay_buffered(
-    certs, tls_logger, tmp_path, capfd
+    certs, logger, tmp_path, capfd
 ):
     bundle, stranger = certs
     with NdjsonListener(tls=server_context(bundle)) as listener:
-        log, handler = tls_logger(listener.port, stranger / "ca" / "ca.crt",
+        log, handler = tls_logger(logger, listener.port, stranger / "ca" / "ca.crt",
                                   buffer_dir=str(tmp_path))
         for i in range(20):
             log.info(f"untrusted-{i}")

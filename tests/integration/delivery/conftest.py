@@ -1,0 +1,37 @@
+"""A logger wired to the real delivery handler, one per test, always detached afterwards."""
+
+import logging
+
+import pytest
+
+from flask_logstash.delivery import build_logstash_handler, flush_and_close
+
+
+class IdFormatter(logging.Formatter):
+    """Each message becomes an event whose id is the message: tests count ids."""
+
+    def format(self, record):
+        return f'{{"event": {{"id": "{record.getMessage()}"}}}}'
+
+
+@pytest.fixture
+def logger():
+    made = []
+
+    def make(port, buffer_dir=None, **tls):
+        handler = build_logstash_handler(
+            host="127.0.0.1", port=port, formatter=IdFormatter(), buffer_dir=buffer_dir, **tls
+        )
+        log = logging.getLogger(f"delivery-test-{len(made)}")
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        log.addHandler(handler)
+        made.append((log, handler))
+        return log, handler
+
+    yield make
+    for log, handler in made:
+        # Loggers outlive the test: a handler left attached would be revived by the next
+        # test's records and send them to this test's (closed) port.
+        log.removeHandler(handler)
+        flush_and_close(handler, timeout=2)
