@@ -263,14 +263,15 @@ def test_logstash_runs_the_bundles_pipelines_with_queues(deployment):
             REPO_ROOT / "logstash/pipeline" / deployed.name).read_bytes()
 
 
-def test_every_certificate_the_pipeline_names_exists(deployment):
+def test_every_certificate_the_pipelines_name_exists(deployment):
     root = deployment.root(OPS[0])
     env_path = root / "etc/logstash/flask-elk.env"
     assert stat.S_IMODE(env_path.stat().st_mode) == 0o600
     env = env_file(env_path)
-    pipeline = (REPO_ROOT / "logstash/pipeline/flask.conf").read_text()
-    paths = set(re.findall(r'"\$\{LOGSTASH_CERTS_DIR:[^}]*\}(/[^"]+)"', pipeline))
-    assert paths, "the pipeline names no certificate under LOGSTASH_CERTS_DIR"
+    pipelines = "".join(
+        p.read_text() for p in sorted((REPO_ROOT / "logstash/pipeline").glob("*.conf")))
+    paths = set(re.findall(r'"\$\{LOGSTASH_CERTS_DIR:[^}]*\}(/[^"]+)"', pipelines))
+    assert paths, "the pipelines name no certificate under LOGSTASH_CERTS_DIR"
     for suffix in paths:
         assert (root / (env["LOGSTASH_CERTS_DIR"] + suffix).lstrip("/")).is_file(), suffix
     cert = x509.load_pem_x509_certificate(
@@ -279,6 +280,9 @@ def test_every_certificate_the_pipeline_names_exists(deployment):
     assert env["ES_HOSTS"].split() == [f"https://{a}:9200" for a in ES_NODES.values()]
     assert env["LOGSTASH_WRITER_PASSWORD"] == deployment.secrets["vault_logstash_writer_password"]
     assert env["LOGSTASH_TCP_TLS"] == "true"
+    # The replay pipeline must read the queue where this host's Logstash writes it.
+    settings = read_yaml(root / "etc/logstash/logstash.yml")
+    assert env["LOGSTASH_DLQ_DIR"] == settings["path.data"] + "/dead_letter_queue"
     drop_in = root / "etc/systemd/system/logstash.service.d/flask-elk.conf"
     assert "EnvironmentFile=/etc/logstash/flask-elk.env" in drop_in.read_text()
 

@@ -92,6 +92,15 @@ def test_env_references_are_documented_or_defaulted(pipeline):
         assert f"`{name}`" in documented, f"${{{name}}} has no default and is not documented"
 
 
+@pytest.mark.parametrize("path", PIPELINES, ids=[p.name for p in PIPELINES])
+def test_host_paths_can_be_moved_by_environment(path):
+    # Compose mounts under /usr/share/logstash; a package install keeps the same files under
+    # /etc/logstash and /var/lib/logstash. A bare image path would break the Ansible hosts.
+    text = re.sub(r"\$\{[A-Z_]+:[^}]*\}", "", path.read_text())
+    bare = re.findall(r'"(/usr/share/logstash[^"]*)"', text)
+    assert not bare, f"{path.name}: image paths not behind a ${{VAR:default}}: {bare}"
+
+
 def test_tcp_input_port_matches_the_contract():
     config = parse_file(PIPELINE_DIR / "flask.conf")
     (tcp,) = config.plugins("input", "tcp")
