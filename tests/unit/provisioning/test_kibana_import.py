@@ -1,16 +1,22 @@
-"""The Kibana step imports with overwrite, checks the body, and names every error."""
+"""The Kibana step imports every object in one upload, checks the body, names every error, and
+keeps the alert rule in place without needless updates; against a fake as strict as Kibana."""
 
+import json
 import secrets
 
 import pytest
+import requests
 
-from elk_provision import cli
+from elk_provision import cli, kibana_objects
 from elk_provision.errors import ProvisioningError
-from elk_provision.kibana_objects import provision_kibana, wait_for_kibana
+from elk_provision.kibana_objects import apply_rule, provision_kibana, wait_for_kibana
 from tests.conftest import REPO_ROOT
 from tests.support.fake_kibana import FakeKibana
 
 OBJECTS = REPO_ROOT / "kibana" / "saved_objects"
+RULES = REPO_ROOT / "kibana" / "rules"
+SHIPPED = [json.loads(line) for path in sorted(OBJECTS.glob("*.ndjson"))
+           for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -19,30 +25,61 @@ def kibana():
         yield server
 
 
-def run(kibana, timeout=5.0):
-    return provision_kibana(url=kibana.url, username="elastic", password="pw", ca_file=None,
-                            objects_dir=OBJECTS, timeout=timeout)
+def run(kibana, timeout=5.0, objects_dir=OBJECTS, user="elastic", rules_dir=None):
+    return provision_kibana(url=kibana.url, username=user, password="pw", ca_file=None,
+                            objects_dir=objects_dir, timeout=timeout, rules_dir=rules_dir)
 
 
-def test_import_sends_ndjson_with_overwrite_and_xsrf(kibana):
+# ---------------------------------------------------------------- saved objects
+
+def test_a_fresh_kibana_gets_every_shipped_object(kibana):
+    # Defect 1: one file at a time, dashboards.ndjson went first and failed with
+    # missing_references because the data view was not stored yet.
     lines = run(kibana)
-    assert sorted(u["filename"] for u in kibana.imports) == sorted(
-        p.name for p in OBJECTS.glob("*.ndjson"))
-    for upload in kibana.imports:
-        assert upload["path"] == "/api/saved_objects/_import?overwrite=true"
-        assert upload["xsrf"] == "true"
-        assert upload["field"] == "file"
-        assert upload["auth"].startswith("Basic ")
-        assert upload["body"] == (OBJECTS / upload["filename"]).read_text()
-    assert "index-pattern flask-logs: imported" in lines
+    assert set(kibana.objects) == {(o["type"], o["id"]) for o in SHIPPED}
+    assert ("dashboard", "flask-overview") in kibana.objects
     assert "dashboard flask-overview: imported" in lines
+    assert "index-pattern flask-logs: imported" in lines
+
+
+def test_everything_goes_up_in_one_upload_with_overwrite_xsrf_and_credentials(kibana):
+    run(kibana)
+    (upload,) = kibana.imports
+    assert upload["path"] == "/api/saved_objects/_import?overwrite=true"
+    assert upload["xsrf"] == "true"
+    assert upload["field"] == "file"
+    assert upload["filename"].endswith(".ndjson")
+    assert upload["user"] == "elastic"
+    sent = [json.loads(line) for line in upload["body"].splitlines()]
+    assert sent == SHIPPED
 
 
 def test_second_import_overwrites_instead_of_duplicating(kibana):
     first = run(kibana)
     second = run(kibana)
-    assert len(first) == len(second) == len(kibana.objects)
+    assert len(first) == len(second) == len(kibana.objects) == len(SHIPPED)
     assert all(line.endswith("overwritten") for line in second)
+
+
+def test_file_order_does_not_matter(kibana, tmp_path):
+    # The dashboards sort before the data view they use: still one upload that resolves.
+    (tmp_path / "a-dashboards.ndjson").write_text((OBJECTS / "dashboards.ndjson").read_text())
+    (tmp_path / "z-data-view.ndjson").write_text((OBJECTS / "flask-logs.ndjson").read_text())
+    run(kibana, objects_dir=tmp_path)
+    assert ("dashboard", "flask-pipeline-health") in kibana.objects
+
+
+def test_a_reference_kibana_lacks_fails_with_its_error_list_and_writes_nothing(kibana, tmp_path):
+    (tmp_path / "dashboards.ndjson").write_text((OBJECTS / "dashboards.ndjson").read_text())
+    with pytest.raises(ProvisioningError) as info:
+        run(kibana, objects_dir=tmp_path)
+    message = str(info.value)
+    assert ("dashboard flask-overview: missing_references "
+            "(index-pattern:flask-logs, search:flask-errors)") in message
+    assert "dashboard flask-pipeline-health: missing_references (index-pattern:flask-logs)" in (
+        message)
+    assert "nothing was written" in message
+    assert kibana.objects == {}
 
 
 def test_http_200_with_errors_is_a_failure_that_lists_them(kibana):
@@ -58,16 +95,50 @@ def test_http_200_with_errors_is_a_failure_that_lists_them(kibana):
     assert "dashboard x: unknown (boom)" in message
 
 
-def test_non_200_is_reported_with_kibanas_message(kibana):
-    kibana.respond_with = (403, {"message": "Unable to bulk_create index-pattern"})
-    with pytest.raises(ProvisioningError, match="403: Unable to bulk_create"):
+def test_http_200_saying_success_false_without_errors_is_still_a_failure(kibana):
+    kibana.respond_with = (200, {"success": False, "successCount": 0})
+    with pytest.raises(ProvisioningError, match="no error list given"):
         run(kibana)
+
+
+def test_kibana_system_is_refused_and_the_refusal_is_reported(kibana):
+    with pytest.raises(ProvisioningError, match="403: Unable to bulk_create"):
+        run(kibana, user="kibana_system")
+    assert kibana.objects == {}
+
+
+def test_an_object_newer_than_the_running_kibana_is_reported(kibana, tmp_path):
+    (view,) = [o for o in SHIPPED if o["type"] == "index-pattern"]
+    newer = dict(view, typeMigrationVersion="99.0.0")
+    (tmp_path / "newer.ndjson").write_text(json.dumps(newer) + "\n")
+    with pytest.raises(ProvisioningError, match=r"422: .*more recent version of Kibana"):
+        run(kibana, objects_dir=tmp_path)
+
+
+def test_a_type_and_id_in_two_files_is_refused_before_upload(kibana, tmp_path):
+    line = json.dumps(SHIPPED[0])
+    (tmp_path / "a.ndjson").write_text(line + "\n")
+    (tmp_path / "b.ndjson").write_text(line + "\n")
+    with pytest.raises(ProvisioningError, match=r"is in both a\.ndjson:1 and b\.ndjson:1"):
+        run(kibana, objects_dir=tmp_path)
+    assert kibana.imports == []
+
+
+def test_a_broken_line_names_file_and_line(tmp_path):
+    (tmp_path / "x.ndjson").write_text('{"type": "search", "id": "a"}\n{oops\n')
+    with pytest.raises(ProvisioningError, match=r"x.ndjson:2 is not JSON"):
+        kibana_objects.bundle_ndjson([tmp_path / "x.ndjson"])
+
+
+def test_files_without_final_newline_do_not_merge_lines(tmp_path):
+    (tmp_path / "a.ndjson").write_text('{"type": "search", "id": "a"}')
+    (tmp_path / "b.ndjson").write_text('{"type": "search", "id": "b"}')
+    body = kibana_objects.bundle_ndjson([tmp_path / "a.ndjson", tmp_path / "b.ndjson"])
+    assert [json.loads(x)["id"] for x in body.splitlines()] == ["a", "b"]
 
 
 def test_waits_for_kibana_then_imports(kibana):
     kibana.unavailable_for = 2
-    import requests
-
     wait_for_kibana(requests.Session(), kibana.url, timeout=10, sleep=lambda s: None)
     assert kibana.unavailable_for == 0
 
@@ -79,7 +150,9 @@ def test_gives_up_at_the_deadline(kibana):
 
 
 def test_cli_kibana_step(kibana, tmp_path, capsys):
-    (tmp_path / "elastic_password").write_text(secrets.token_urlsafe(20))
+    password = secrets.token_urlsafe(20)
+    (tmp_path / "elastic_password").write_text(password)
+    kibana.users["elastic"] = (password, True)
     args = ["kibana", "--kibana-url", kibana.url, "--secrets-dir", str(tmp_path),
             "--objects-dir", str(OBJECTS), "--kibana-timeout", "5"]
     assert cli.main([*args, "--rules-dir", str(RULES)]) == 0
@@ -88,29 +161,109 @@ def test_cli_kibana_step(kibana, tmp_path, capsys):
     assert "rule flask-error-rate: created" in out
 
 
-RULES = REPO_ROOT / "kibana" / "rules"
-
-
-def run_with_rules(kibana):
-    return provision_kibana(url=kibana.url, username="elastic", password="pw", ca_file=None,
-                            objects_dir=OBJECTS, timeout=5, rules_dir=RULES)
-
+# ---------------------------------------------------------------- the alert rule
 
 def test_alert_rule_is_created_then_left_alone_then_repaired(kibana):
-    assert "rule flask-error-rate: created" in run_with_rules(kibana)
+    assert "rule flask-error-rate: created" in run(kibana, rules_dir=RULES)
     rule = kibana.rules["flask-error-rate"]
     assert rule["rule_type_id"] == ".es-query"
     assert rule["params"]["index"] == ["logs-flask.*-*"]
-    assert "rule flask-error-rate: unchanged" in run_with_rules(kibana)
+    assert "rule flask-error-rate: unchanged" in run(kibana, rules_dir=RULES)
     kibana.rules["flask-error-rate"]["params"]["threshold"] = [999]
-    assert "rule flask-error-rate: updated" in run_with_rules(kibana)
+    assert "rule flask-error-rate: updated (params)" in run(kibana, rules_dir=RULES)
     assert kibana.rules["flask-error-rate"]["params"]["threshold"] == [25]
     assert [m for m, _ in kibana.rule_calls].count("POST") == 1
 
 
-def test_rule_fields_are_mapped():
-    import json
+def write_rule(tmp_path, **params_override):
+    rule = json.loads((RULES / "flask-error-rate.json").read_text())
+    for key in ("aggType", "groupBy", "excludeHitsFromPreviousRun", "searchType"):
+        rule["params"].pop(key, None)
+    rule["params"].update(params_override)
+    path = tmp_path / "flask-error-rate.json"
+    path.write_text(json.dumps(rule))
+    return path
 
+
+def test_a_rule_relying_on_kibanas_defaults_is_left_alone_and_mints_no_new_api_key(
+        kibana, tmp_path):
+    # Defect 8: Kibana returns the params defaulted; comparing them with the file's made every
+    # run an update, and every update a new API key.
+    path = write_rule(tmp_path)
+    session = requests.Session()
+    session.auth = ("elastic", "pw")
+    assert apply_rule(session, kibana.url, path) == "rule flask-error-rate: created"
+    assert kibana.rules["flask-error-rate"]["params"]["aggType"] == "count"
+    assert apply_rule(session, kibana.url, path) == "rule flask-error-rate: unchanged"
+    assert apply_rule(session, kibana.url, path) == "rule flask-error-rate: unchanged"
+    assert kibana.api_keys_minted == 1
+    assert [m for m, _ in kibana.rule_calls].count("PUT") == 0
+
+
+def test_a_stored_param_the_file_dropped_is_an_update(kibana, tmp_path):
+    session = requests.Session()
+    session.auth = ("elastic", "pw")
+    apply_rule(session, kibana.url, write_rule(tmp_path, aggType="max", aggField="event.duration"))
+    assert apply_rule(session, kibana.url, write_rule(tmp_path)) == (
+        "rule flask-error-rate: updated (params)")
+    assert "aggField" not in kibana.rules["flask-error-rate"]["params"]
+    assert kibana.rules["flask-error-rate"]["params"]["aggType"] == "count"
+
+
+def test_the_update_never_sends_what_put_refuses(kibana):
+    run(kibana, rules_dir=RULES)
+    kibana.rules["flask-error-rate"]["name"] = "renamed by hand"
+    assert "rule flask-error-rate: updated (name)" in run(kibana, rules_dir=RULES)
+    assert kibana.rules["flask-error-rate"]["name"] == "Flask: error rate above threshold"
+
+
+def test_a_rule_of_another_type_under_our_id_is_reported_not_patched(kibana):
+    run(kibana, rules_dir=RULES)
+    kibana.rules["flask-error-rate"]["rule_type_id"] = ".index-threshold"
+    with pytest.raises(ProvisioningError, match=r"rule_type_id '\.index-threshold'.*delete"):
+        run(kibana, rules_dir=RULES)
+
+
+def session_for(kibana):
+    session = requests.Session()
+    session.auth = ("elastic", "pw")
+    return session
+
+
+def test_a_create_kibana_refuses_is_an_error_with_kibanas_message(kibana, tmp_path):
+    # The mutation that ignored a non-2xx answer from the rule API survived every test.
+    path = write_rule(tmp_path, threshold="25")
+    with pytest.raises(ProvisioningError, match=r"rule flask-error-rate: Kibana said 400: .*"
+                                                r"\[threshold\]"):
+        apply_rule(session_for(kibana), kibana.url, path)
+    assert kibana.rules == {}
+
+
+def test_an_update_kibana_refuses_is_an_error(kibana, tmp_path):
+    apply_rule(session_for(kibana), kibana.url, write_rule(tmp_path))
+    path = write_rule(tmp_path, groupBy="row")
+    with pytest.raises(ProvisioningError, match=r"Kibana said 400: .*groupBy"):
+        apply_rule(session_for(kibana), kibana.url, path)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+@pytest.mark.parametrize("status", [400, 403, 500])
+def test_any_answer_but_200_from_a_rule_write_fails(kibana, tmp_path, method, status):
+    if method == "PUT":
+        apply_rule(session_for(kibana), kibana.url, write_rule(tmp_path))
+        kibana.rules["flask-error-rate"]["params"]["threshold"] = [1]
+    kibana.rule_answer[method] = (status, {"message": f"refused with {status}"})
+    with pytest.raises(ProvisioningError, match=f"Kibana said {status}: refused with {status}"):
+        apply_rule(session_for(kibana), kibana.url, write_rule(tmp_path))
+
+
+def test_a_rule_read_kibana_refuses_is_an_error(kibana):
+    kibana.rule_answer["GET"] = (403, {"message": "Unauthorized to get a rule"})
+    with pytest.raises(ProvisioningError, match="Kibana said 403: Unauthorized to get"):
+        apply_rule(session_for(kibana), kibana.url, RULES / "flask-error-rate.json")
+
+
+def test_rule_fields_are_mapped():
     from tests.support import es_mappings
 
     mapped = {}
