@@ -166,3 +166,21 @@ def test_every_field_a_visualization_uses_is_mapped_with_a_usable_type():
                 assert kind in usable_for_terms, f"terms on {source} ({kind})"
             elif op == "date_histogram":
                 assert kind in {"date", "date_nanos"}, source
+
+
+def test_kibana_9_5_migrates_every_committed_object_instead_of_refusing_it():
+    from tests.support.fake_kibana import migration_refusal, pinned_kibana_version
+
+    version = pinned_kibana_version()
+    for obj in objects():
+        assert migration_refusal(obj, version) is None, obj["id"]
+
+
+def test_the_committed_set_imports_into_an_empty_kibana_in_one_upload():
+    from tests.support.fake_kibana import import_objects, pinned_kibana_version
+
+    store = {}
+    result = import_objects(store, objects(), overwrite=True,
+                            kibana_version=pinned_kibana_version())
+    assert result["success"] is True, result.get("errors")
+    assert len(store) == len(objects())
