@@ -29,7 +29,7 @@ def wait_for_kibana(session: requests.Session, url: str, timeout: float,
     while time.monotonic() < deadline:
         try:
             resp = session.get(f"{url}/api/status", timeout=10)
-            level = resp.json().get("status", {}).get("overall", {}).get("level")
+            level = _status_level(resp.json())
             if resp.status_code == 200 and level == "available":
                 return
             last = f"HTTP {resp.status_code}, level {level}"
@@ -39,7 +39,16 @@ def wait_for_kibana(session: requests.Session, url: str, timeout: float,
     raise ProvisioningError(f"Kibana not available after {timeout:.0f}s ({last})")
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _status_level(body: Any) -> Any:
+    # A proxy or a half-started Kibana may answer any JSON at all.
+    for key in ("status", "overall", "level"):
+        body = body.get(key) if isinstance(body, dict) else None
+    return body
+
+
+def _describe(error: Any) -> str:
+    if not isinstance(error, dict) or not isinstance(error.get("error", {}), dict):
+        return f"unreadable error entry {json.dumps(error)[:200]}"
     detail = error.get("error", {})
     kind = detail.get("type", "unknown")
     extra = ""
@@ -95,6 +104,8 @@ def import_objects(session: requests.Session, url: str, files: list[Path]) -> li
         message = body.get("message") or resp.text[:300]
         raise ProvisioningError(f"import of {names}: Kibana said {resp.status_code}: {message}")
     errors = body.get("errors") or []
+    if not isinstance(errors, list):
+        errors = [errors]
     if body.get("success") is not True or errors:
         listed = "; ".join(_describe(e) for e in errors) or "no error list given"
         raise ProvisioningError(f"import of {names} failed (nothing was written): {listed}")
@@ -159,7 +170,12 @@ def _kibana_message(resp: requests.Response) -> str:
 
 def apply_rule(session: requests.Session, url: str, path: Path) -> str:
     """Create the rule under a stable id (its file name), update it if it differs."""
-    desired = json.loads(path.read_text())
+    try:
+        desired = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ProvisioningError(f"rule file {path.name} is not JSON: {exc}") from None
+    if not isinstance(desired, dict):
+        raise ProvisioningError(f"rule file {path.name} must hold one JSON object")
     rule_url = f"{url}/api/alerting/rule/{path.stem}"
     headers = {"kbn-xsrf": "true"}
     current = session.get(rule_url, timeout=30)
@@ -167,7 +183,13 @@ def apply_rule(session: requests.Session, url: str, path: Path) -> str:
         resp = session.post(rule_url, json=desired, headers=headers, timeout=30)
         action = "created"
     elif current.status_code == 200:
-        stored = current.json()
+        try:
+            stored = current.json()
+        except ValueError:
+            stored = None
+        if not isinstance(stored, dict):
+            raise ProvisioningError(f"rule {path.stem}: Kibana's answer is not a rule: "
+                                    f"{current.text[:200]}")
         for fixed in ("rule_type_id", "consumer"):
             if fixed in desired and stored.get(fixed) != desired[fixed]:
                 raise ProvisioningError(

@@ -124,6 +124,13 @@ def test_a_type_and_id_in_two_files_is_refused_before_upload(kibana, tmp_path):
     assert kibana.imports == []
 
 
+@pytest.mark.parametrize("errors", [["not an object"], "a string", [{"error": "flat"}]])
+def test_an_error_list_of_unexpected_shape_is_still_a_clear_failure(kibana, errors):
+    kibana.respond_with = (200, {"success": False, "errors": errors})
+    with pytest.raises(ProvisioningError, match="unreadable error entry"):
+        run(kibana)
+
+
 def test_a_broken_line_names_file_and_line(tmp_path):
     (tmp_path / "x.ndjson").write_text('{"type": "search", "id": "a"}\n{oops\n')
     with pytest.raises(ProvisioningError, match=r"x.ndjson:2 is not JSON"):
@@ -141,6 +148,23 @@ def test_waits_for_kibana_then_imports(kibana):
     kibana.unavailable_for = 2
     wait_for_kibana(requests.Session(), kibana.url, timeout=10, sleep=lambda s: None)
     assert kibana.unavailable_for == 0
+
+
+def test_a_status_answer_of_another_shape_is_waited_out_not_a_crash(kibana, monkeypatch):
+    session = requests.Session()
+    monkeypatch.setattr(session, "get", lambda *a, **k: FakeResponse(200, ["available"]))
+    with pytest.raises(ProvisioningError, match="not available after"):
+        wait_for_kibana(session, kibana.url, timeout=0.2, sleep=lambda s: None)
+
+
+class FakeResponse:
+    def __init__(self, status, body):
+        self.status_code = status
+        self._body = body
+        self.text = json.dumps(body)
+
+    def json(self):
+        return self._body
 
 
 def test_gives_up_at_the_deadline(kibana):
@@ -260,6 +284,19 @@ def test_any_answer_but_200_from_a_rule_write_fails(kibana, tmp_path, method, st
 def test_a_rule_read_kibana_refuses_is_an_error(kibana):
     kibana.rule_answer["GET"] = (403, {"message": "Unauthorized to get a rule"})
     with pytest.raises(ProvisioningError, match="Kibana said 403: Unauthorized to get"):
+        apply_rule(session_for(kibana), kibana.url, RULES / "flask-error-rate.json")
+
+
+def test_a_rule_file_that_is_not_json_names_the_file(kibana, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{oops")
+    with pytest.raises(ProvisioningError, match=r"rule file broken\.json is not JSON"):
+        apply_rule(session_for(kibana), kibana.url, path)
+
+
+def test_a_rule_answer_that_is_not_a_rule_is_an_error(kibana):
+    kibana.rule_answer["GET"] = (200, ["not", "a", "rule"])
+    with pytest.raises(ProvisioningError, match="not a rule"):
         apply_rule(session_for(kibana), kibana.url, RULES / "flask-error-rate.json")
 
 
