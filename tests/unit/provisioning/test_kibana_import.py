@@ -1,7 +1,9 @@
 """The Kibana step imports every object in one upload, checks the body, names every error, and
 keeps the alert rule in place without needless updates; against a fake as strict as Kibana."""
 
+import itertools
 import json
+import random
 import secrets
 
 import pytest
@@ -11,7 +13,7 @@ from elk_provision import cli, kibana_objects
 from elk_provision.errors import ProvisioningError
 from elk_provision.kibana_objects import apply_rule, provision_kibana, wait_for_kibana
 from tests.conftest import REPO_ROOT
-from tests.support.fake_kibana import FakeKibana
+from tests.support.fake_kibana import FakeKibana, import_objects, pinned_kibana_version
 
 OBJECTS = REPO_ROOT / "kibana" / "saved_objects"
 RULES = REPO_ROOT / "kibana" / "rules"
@@ -67,6 +69,25 @@ def test_file_order_does_not_matter(kibana, tmp_path):
     (tmp_path / "z-data-view.ndjson").write_text((OBJECTS / "flask-logs.ndjson").read_text())
     run(kibana, objects_dir=tmp_path)
     assert ("dashboard", "flask-pipeline-health") in kibana.objects
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_any_split_of_the_objects_into_files_imports_into_an_empty_kibana(tmp_path, seed):
+    # Seeded, so a failure names the split that broke; the fake's import rules decide.
+    chance = random.Random(seed)
+    shuffled = chance.sample(SHIPPED, len(SHIPPED))
+    cuts = sorted(chance.sample(range(1, len(shuffled)), chance.randint(0, len(shuffled) - 1)))
+    files = []
+    for number, (start, end) in enumerate(zip([0, *cuts], [*cuts, len(shuffled)], strict=True)):
+        path = tmp_path / f"{chance.randint(0, 999):03d}-{number}.ndjson"
+        path.write_text("".join(json.dumps(o) + "\n" for o in shuffled[start:end]))
+        files.append(path)
+    store = {}
+    body = import_objects(store, [json.loads(line) for line in
+                                  kibana_objects.bundle_ndjson(sorted(files)).splitlines()],
+                          overwrite=True, kibana_version=pinned_kibana_version())
+    assert body["success"] is True, body.get("errors")
+    assert set(store) == {(o["type"], o["id"]) for o in SHIPPED}
 
 
 def test_a_reference_kibana_lacks_fails_with_its_error_list_and_writes_nothing(kibana, tmp_path):
@@ -222,6 +243,20 @@ def test_a_rule_relying_on_kibanas_defaults_is_left_alone_and_mints_no_new_api_k
     assert apply_rule(session, kibana.url, path) == "rule flask-error-rate: unchanged"
     assert kibana.api_keys_minted == 1
     assert [m for m, _ in kibana.rule_calls].count("PUT") == 0
+
+
+DEFAULTED = ("aggType", "groupBy", "excludeHitsFromPreviousRun", "searchType")
+
+
+@pytest.mark.parametrize("stated", [c for n in range(len(DEFAULTED) + 1)
+                                    for c in itertools.combinations(DEFAULTED, n)])
+def test_stating_any_of_kibanas_defaults_or_none_reads_as_unchanged(kibana, tmp_path, stated):
+    defaults = {"aggType": "count", "groupBy": "all", "excludeHitsFromPreviousRun": True,
+                "searchType": "esQuery"}
+    path = write_rule(tmp_path, **{k: defaults[k] for k in stated})
+    apply_rule(session_for(kibana), kibana.url, path)
+    assert apply_rule(session_for(kibana), kibana.url, path) == "rule flask-error-rate: unchanged"
+    assert kibana.api_keys_minted == 1
 
 
 def test_a_stored_param_the_file_dropped_is_an_update(kibana, tmp_path):
