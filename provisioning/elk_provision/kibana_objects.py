@@ -60,6 +60,9 @@ def _describe(error: Any) -> str:
     return f"{error.get('type')} {error.get('id')}: {kind}{extra}"
 
 
+_RESOLVABLE = {"conflict", "ambiguous_conflict", "missing_references"}
+
+
 def bundle_ndjson(files: list[Path]) -> str:
     """All objects of `files` as one NDJSON document, checked the way Kibana would refuse it."""
     lines: list[str] = []
@@ -108,7 +111,13 @@ def import_objects(session: requests.Session, url: str, files: list[Path]) -> li
         errors = [errors]
     if body.get("success") is not True or errors:
         listed = "; ".join(_describe(e) for e in errors) or "no error list given"
-        raise ProvisioningError(f"import of {names} failed (nothing was written): {listed}")
+        # With a conflict or missing reference Kibana writes nothing (create_saved_objects.ts);
+        # other errors fail only their own object.
+        kinds = {e.get("error", {}).get("type") if isinstance(e, dict) and isinstance(
+            e.get("error"), dict) else None for e in errors}
+        outcome = ("nothing was written" if kinds & _RESOLVABLE
+                   else "the objects listed were not written")
+        raise ProvisioningError(f"import of {names} failed ({outcome}): {listed}")
     return [
         f"{r.get('type')} {r.get('id')}: {'overwritten' if r.get('overwrite') else 'imported'}"
         for r in body.get("successResults", [])

@@ -103,6 +103,16 @@ def test_a_reference_kibana_lacks_fails_with_its_error_list_and_writes_nothing(k
     assert kibana.objects == {}
 
 
+def test_an_error_of_one_object_only_does_not_claim_nothing_was_written(kibana, tmp_path):
+    (tmp_path / "x.ndjson").write_text(json.dumps({"type": "no-such-type", "id": "x"}) + "\n"
+                                       + (OBJECTS / "flask-logs.ndjson").read_text())
+    with pytest.raises(ProvisioningError) as info:
+        run(kibana, objects_dir=tmp_path)
+    assert "(the objects listed were not written): no-such-type x: unsupported_type" in str(
+        info.value)
+    assert ("index-pattern", "flask-logs") in kibana.objects
+
+
 def test_http_200_with_errors_is_a_failure_that_lists_them(kibana):
     kibana.respond_with = (200, {"success": False, "successCount": 0, "errors": [
         {"type": "search", "id": "flask-errors", "error": {
