@@ -110,7 +110,10 @@ class FakeElasticsearch(LocalHttpServer):
                     return self._send(200, {name: {"version": 1, "policy": store[name]}})
                 if store is fake.repositories:
                     stored = store[name]
-                    settings = {k: str(v) for k, v in stored.get("settings", {}).items()}
+                    # Settings come back as strings, booleans lower-case
+                    # (org.elasticsearch.common.settings.Settings keeps strings).
+                    settings = {k: json.dumps(v) if isinstance(v, bool | int | float) else str(v)
+                                for k, v in stored.get("settings", {}).items()}
                     return self._send(200, {name: {"type": stored["type"], "settings": settings}})
                 if store is fake.users:
                     return self._send(200, {name: {"username": name, **store[name]}})

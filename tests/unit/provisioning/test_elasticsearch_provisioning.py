@@ -152,3 +152,29 @@ def test_missing_secret_is_named(fake, secrets_dir):
     (secrets_dir / "logs_reader_password").unlink()
     with pytest.raises(ProvisioningError, match="logs_reader_password"):
         provision(fake, secrets_dir)
+
+
+def test_a_retention_shorter_than_the_warm_phase_stops_before_anything_is_written(
+        fake, secrets_dir):
+    es = client(fake, secrets_dir)
+    short = {**ENV, "ACCESS_LOG_RETENTION": "1d"}
+    with pytest.raises(ProvisioningError) as raised:
+        ElasticsearchProvisioner(es, ASSETS, secrets_dir, short).run()
+    message = str(raised.value)
+    assert "flask-access-logs" in message
+    assert "ACCESS_LOG_RETENTION=1d" in message
+    assert "warm phase (min_age 2d)" in message
+    assert fake.writes() == []
+
+
+def test_a_retention_equal_to_the_warm_phase_is_accepted(fake, secrets_dir):
+    es = client(fake, secrets_dir)
+    ElasticsearchProvisioner(es, ASSETS, secrets_dir, {**ENV, "APP_LOG_RETENTION": "48h"}).run()
+    assert fake.ilm["flask-app-logs"]["policy"]["phases"]["delete"]["min_age"] == "48h"
+
+
+def test_snapshot_repository_sends_booleans_and_a_rerun_leaves_it_alone(fake, secrets_dir):
+    provision(fake, secrets_dir)
+    assert fake.repositories["flask-logs-backup"]["settings"]["compress"] is True
+    changes = provision(fake, secrets_dir)
+    assert "snapshot repository flask-logs-backup: unchanged" in [str(c) for c in changes]
