@@ -177,7 +177,8 @@ class FakeElasticsearch(LocalHttpServer):
                 self._send(status, answer)
 
             def _refuse(self, method: str, path: str, refusal: Refusal) -> None:
-                fake.refused.append((method, path, refusal.body))
+                if method != "GET":  # a 404 on a read is an answer, not a refusal
+                    fake.refused.append((method, path, refusal.body))
                 self._send(refusal.status, refusal.body)
 
             def do_GET(self) -> None:

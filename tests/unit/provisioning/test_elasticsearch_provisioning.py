@@ -178,3 +178,19 @@ def test_snapshot_repository_sends_booleans_and_a_rerun_leaves_it_alone(fake, se
     assert fake.repositories["flask-logs-backup"]["settings"]["compress"] is True
     changes = provision(fake, secrets_dir)
     assert "snapshot repository flask-logs-backup: unchanged" in [str(c) for c in changes]
+
+
+def test_every_body_provisioning_sends_is_checked_against_the_specification(fake, secrets_dir):
+    # The fake validates each write against Elastic's 9.5 API specification
+    # (tests/support/es_spec), after substitution and with the hash provisioning stamps in.
+    provision(fake, secrets_dir)
+    assert fake.refused == []
+    assert len(fake.validated) == len(fake.writes())
+    assert {operation for operation, _ in fake.validated} == {
+        "PUT /_security/user/{username}/_password", "PUT /_security/role/{name}",
+        "PUT /_security/user/{username}", "PUT /_ilm/policy/{policy}",
+        "PUT /_component_template/{name}", "PUT /_index_template/{name}",
+        "PUT /_snapshot/{repository}", "PUT /_slm/policy/{policy_id}"}
+    ilm = [body for operation, body in fake.validated if operation.startswith("PUT /_ilm")]
+    assert all(body["policy"]["_meta"]["bundle_hash"] for body in ilm)
+    assert {body["policy"]["phases"]["delete"]["min_age"] for body in ilm} == {"14d", "30d"}
