@@ -81,6 +81,26 @@ def check_phase_timings(policy: Mapping[str, Any]) -> None:
                     "will execute in the order of hot, warm, then cold.;"))
 
 
+def check_mapping_types(mapping: Mapping[str, Any], prefix: str = "") -> None:
+    """Every field `type` must name a registered mapper.
+
+    MappingParserContext.typeParser returns none for an unknown type and ObjectMapper's
+    parser answers 400 mapper_parsing_exception "No handler for type". The specification
+    marks the Property union non-exhaustive (plugins add types), so its schema lets unknown
+    types through; the known ones are the union's tags (es_spec.mapping_types()).
+    """
+    known = es_spec.mapping_types()
+    for name, field in mapping.get("properties", {}).items():
+        for path, spec in [(f"{prefix}{name}", field)] + [
+                (f"{prefix}{name}.{sub}", sub_spec)
+                for sub, sub_spec in field.get("fields", {}).items()]:
+            field_type = spec.get("type", "object")
+            if field_type not in known:
+                raise Refusal(400, "mapper_parsing_exception",
+                              f"No handler for type [{field_type}] declared on field [{path}]")
+        check_mapping_types(field, f"{prefix}{name}.")
+
+
 def flatten_settings(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in settings.items():
         if isinstance(value, Mapping):
@@ -252,6 +272,8 @@ class FakeElasticsearch(LocalHttpServer):
             check_phase_timings(body["policy"])
         if store is self.index_templates:
             self._check_index_template(name, body)
+        if store in (self.index_templates, self.components):
+            check_mapping_types(body.get("template", {}).get("mappings", {}))
         if store in (self.index_templates, self.components) and query.get("create") == "true" \
                 and name in store:
             # MetadataIndexTemplateService.addComponentTemplate / addIndexTemplateV2

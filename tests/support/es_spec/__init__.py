@@ -59,3 +59,10 @@ def body_errors(operation: str, body: Any) -> list[str]:
     errors = sorted(_validator(operation).iter_errors(body), key=lambda e: list(e.path))
     return [f"[{'.'.join(str(p) for p in e.absolute_path) or '(body)'}] {e.message}"
             for e in errors]
+
+
+def mapping_types() -> frozenset[str]:
+    """Field types the specification's mapping `Property` union names (its tags)."""
+    union = _document()["$defs"]["_types.mapping.Property"]
+    return frozenset(branch["if"]["properties"]["type"]["const"] for branch in union["allOf"]
+                     if "properties" in branch.get("if", {}))

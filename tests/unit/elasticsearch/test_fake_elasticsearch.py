@@ -95,6 +95,8 @@ def test_a_later_phase_starting_earlier_is_refused(fake):
     ({"type": "wildcard", "fields": {"text": {"type": "match_only_text"}}}, True),
     ({"type": "long", "index": "yes"}, False),
     ({"properties": {"inner": {"type": "ip"}}}, True),
+    ({"properties": {"inner": {"type": "keywrod"}}}, False),
+    ({"type": "keyword", "fields": {"text": {"type": "txt"}}}, False),
 ])
 def test_mappings_are_checked_against_the_specification(fake, mapping, accepted):
     body = {"template": {"mappings": {"dynamic": True, "properties": {"f": mapping}}},
