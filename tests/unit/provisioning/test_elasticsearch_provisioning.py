@@ -9,11 +9,12 @@ from elk_provision import cli
 from elk_provision.elasticsearch_assets import (
     ElasticsearchProvisioner,
     load_asset,
+    phase_order_error,
     wait_until_ready,
 )
 from elk_provision.errors import ProvisioningError
 from tests.conftest import REPO_ROOT
-from tests.support.fake_elasticsearch import FakeElasticsearch
+from tests.support.fake_elasticsearch import FakeElasticsearch, Refusal, check_phase_timings
 
 ASSETS = REPO_ROOT / "elasticsearch"
 ENV = {"ACCESS_LOG_RETENTION": "14d", "APP_LOG_RETENTION": "30d"}
@@ -194,3 +195,21 @@ def test_every_body_provisioning_sends_is_checked_against_the_specification(fake
     ilm = [body for operation, body in fake.validated if operation.startswith("PUT /_ilm")]
     assert all(body["policy"]["_meta"]["bundle_hash"] for body in ilm)
     assert {body["policy"]["phases"]["delete"]["min_age"] for body in ilm} == {"14d", "30d"}
+
+
+RETENTIONS = [f"{n}{unit}" for unit, values in {
+    "ms": [0, 1, 172_799_999, 172_800_000], "s": [1, 172_799, 172_800, 172_801],
+    "m": [1, 2_879, 2_880], "h": [0, 1, 47, 48, 49], "d": [0, 1, 2, 3, 30, 3650]}.items()
+    for n in values]
+
+
+@pytest.mark.parametrize("retention", RETENTIONS)
+def test_provisioning_refuses_exactly_the_retentions_elasticsearch_refuses(retention):
+    policy = load_asset(ASSETS / "ilm/flask-access-logs.json",
+                        {"ACCESS_LOG_RETENTION": retention})["policy"]
+    try:
+        check_phase_timings(policy)
+        elasticsearch_accepts = True
+    except Refusal:
+        elasticsearch_accepts = False
+    assert (phase_order_error(policy) is None) is elasticsearch_accepts
