@@ -25,7 +25,10 @@ HASH_KEY = "bundle_hash"
 SNAPSHOT_REPOSITORY = "flask-logs-backup"
 SLM_POLICY = "flask-logs-daily"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)(?::([^}]*))?\}")
-_DURATION = re.compile(r"^\d+(d|h|m|s|ms)$")
+_DURATION = re.compile(r"^(\d+)(d|h|m|s|ms)$")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# Elasticsearch's phase order (TimeseriesLifecycleType.ORDERED_VALID_PHASES, x-pack core ilm).
+ILM_PHASE_ORDER = ("hot", "warm", "cold", "frozen", "delete")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,38 @@ def load_asset(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
         return json.loads(_PLACEHOLDER.sub(substitute, path.read_text()))
     except json.JSONDecodeError as exc:
         raise ProvisioningError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def duration_seconds(value: str) -> float:
+    match = _DURATION.match(value)
+    if not match:
+        raise ProvisioningError(f"{value!r} is not a duration such as 14d or 12h")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def phase_order_error(policy: Mapping[str, Any]) -> str | None:
+    """Why Elasticsearch would refuse the policy's phase timings, or None.
+
+    Elasticsearch refuses a policy in which a later phase's `min_age` is lower than an earlier
+    phase's (TimeseriesLifecycleType.validateMonotonicallyIncreasingPhaseTimings, called by
+    PutLifecycleRequest.validate); a missing or zero `min_age` is not compared.
+    """
+    phases = policy.get("phases", {})
+    timed = [(name, phases[name]["min_age"]) for name in ILM_PHASE_ORDER
+             if name in phases and duration_seconds(phases[name].get("min_age", "0ms")) > 0]
+    for index, (earlier, earlier_age) in enumerate(timed):
+        for later, later_age in timed[index + 1:]:
+            if duration_seconds(later_age) < duration_seconds(earlier_age):
+                return (f"the {later} phase (min_age {later_age}) would start before the "
+                        f"{earlier} phase (min_age {earlier_age})")
+    return None
+
+
+def settings_as_returned(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Settings rendered the way Elasticsearch's GET returns them: every value a string,
+    booleans as `true`/`false` (org.elasticsearch.common.settings.Settings stores strings)."""
+    return {key: json.dumps(value) if isinstance(value, bool | int | float) else str(value)
+            for key, value in settings.items()}
 
 
 def body_hash(body: Mapping[str, Any]) -> str:
@@ -103,7 +138,11 @@ class ElasticsearchProvisioner:
 
     # -- orchestration ------------------------------------------------------------------
     def run(self) -> list[Change]:
-        """Apply every asset; order matters: policies before templates, roles before users."""
+        """Apply every asset; order matters: policies before templates, roles before users.
+
+        Policies are checked first, so a retention Elasticsearch would refuse stops the run
+        before anything is written."""
+        self.check_lifecycle_policies()
         self.set_builtin_password("kibana_system", "kibana_system_password")
         for name, body in self._assets("roles"):
             self._apply("role", name, body, "metadata", self._get_role, self._put_role)
@@ -127,6 +166,22 @@ class ElasticsearchProvisioner:
                         load_asset(snapshots / "slm-policy.json", self.environ),
                         "config.metadata", self._get_slm, self._put_slm)
         return self.changes
+
+    def check_lifecycle_policies(self) -> None:
+        for path in sorted((self.assets / "ilm").glob("*.json")):
+            policy = load_asset(path, self.environ)["policy"]
+            try:
+                error = phase_order_error(policy)
+            except ProvisioningError as exc:
+                raise ProvisioningError(f"ilm policy {path.stem}: {exc}") from exc
+            if error is None:
+                continue
+            variables = [m.group(1) for m in _PLACEHOLDER.finditer(path.read_text())]
+            settings = ", ".join(f"{v}={self.environ.get(v, '(default)')}" for v in variables)
+            raise ProvisioningError(
+                f"ilm policy {path.stem}: {error}, which Elasticsearch refuses. "
+                + (f"Check {settings}: a retention must be at least as long as every "
+                   "earlier phase's min_age." if variables else "Fix the phase timings."))
 
     def _assets(self, folder: str) -> Iterable[tuple[str, dict[str, Any]]]:
         for path in sorted((self.assets / folder).glob("*.json")):
@@ -206,12 +261,12 @@ class ElasticsearchProvisioner:
         return self.es.slm.put_lifecycle(policy_id=name, **body)
 
     def _apply_repository(self, name: str, body: dict[str, Any]) -> None:
-        # Repositories carry no metadata to hold a hash: compare type and settings, which
-        # Elasticsearch returns as given (as strings).
+        # Repositories carry no metadata to hold a hash: compare type and settings with what
+        # GET returns, which renders every setting as a string (`true`, not true).
         found = self._call("snapshot repository", name, lambda: self._get_or_none(
             lambda: self.es.snapshot.get_repository(name=name)))
         current = (found or {}).get(name)
-        wanted = {k: str(v) for k, v in body["settings"].items()}
+        wanted = settings_as_returned(body["settings"])
         if current and current.get("type") == body["type"] and current.get("settings") == wanted:
             self._record("snapshot repository", name, "unchanged")
             return

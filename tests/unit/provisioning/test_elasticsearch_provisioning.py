@@ -9,11 +9,12 @@ from elk_provision import cli
 from elk_provision.elasticsearch_assets import (
     ElasticsearchProvisioner,
     load_asset,
+    phase_order_error,
     wait_until_ready,
 )
 from elk_provision.errors import ProvisioningError
 from tests.conftest import REPO_ROOT
-from tests.support.fake_elasticsearch import FakeElasticsearch
+from tests.support.fake_elasticsearch import FakeElasticsearch, Refusal, check_phase_timings
 
 ASSETS = REPO_ROOT / "elasticsearch"
 ENV = {"ACCESS_LOG_RETENTION": "14d", "APP_LOG_RETENTION": "30d"}
@@ -152,3 +153,63 @@ def test_missing_secret_is_named(fake, secrets_dir):
     (secrets_dir / "logs_reader_password").unlink()
     with pytest.raises(ProvisioningError, match="logs_reader_password"):
         provision(fake, secrets_dir)
+
+
+def test_a_retention_shorter_than_the_warm_phase_stops_before_anything_is_written(
+        fake, secrets_dir):
+    es = client(fake, secrets_dir)
+    short = {**ENV, "ACCESS_LOG_RETENTION": "1d"}
+    with pytest.raises(ProvisioningError) as raised:
+        ElasticsearchProvisioner(es, ASSETS, secrets_dir, short).run()
+    message = str(raised.value)
+    assert "flask-access-logs" in message
+    assert "ACCESS_LOG_RETENTION=1d" in message
+    assert "warm phase (min_age 2d)" in message
+    assert fake.writes() == []
+
+
+def test_a_retention_equal_to_the_warm_phase_is_accepted(fake, secrets_dir):
+    es = client(fake, secrets_dir)
+    ElasticsearchProvisioner(es, ASSETS, secrets_dir, {**ENV, "APP_LOG_RETENTION": "48h"}).run()
+    assert fake.ilm["flask-app-logs"]["policy"]["phases"]["delete"]["min_age"] == "48h"
+
+
+def test_snapshot_repository_sends_booleans_and_a_rerun_leaves_it_alone(fake, secrets_dir):
+    provision(fake, secrets_dir)
+    assert fake.repositories["flask-logs-backup"]["settings"]["compress"] is True
+    changes = provision(fake, secrets_dir)
+    assert "snapshot repository flask-logs-backup: unchanged" in [str(c) for c in changes]
+
+
+def test_every_body_provisioning_sends_is_checked_against_the_specification(fake, secrets_dir):
+    # The fake validates each write against Elastic's 9.5 API specification
+    # (tests/support/es_spec), after substitution and with the hash provisioning stamps in.
+    provision(fake, secrets_dir)
+    assert fake.refused == []
+    assert len(fake.validated) == len(fake.writes())
+    assert {operation for operation, _ in fake.validated} == {
+        "PUT /_security/user/{username}/_password", "PUT /_security/role/{name}",
+        "PUT /_security/user/{username}", "PUT /_ilm/policy/{policy}",
+        "PUT /_component_template/{name}", "PUT /_index_template/{name}",
+        "PUT /_snapshot/{repository}", "PUT /_slm/policy/{policy_id}"}
+    ilm = [body for operation, body in fake.validated if operation.startswith("PUT /_ilm")]
+    assert all(body["policy"]["_meta"]["bundle_hash"] for body in ilm)
+    assert {body["policy"]["phases"]["delete"]["min_age"] for body in ilm} == {"14d", "30d"}
+
+
+RETENTIONS = [f"{n}{unit}" for unit, values in {
+    "ms": [0, 1, 172_799_999, 172_800_000], "s": [1, 172_799, 172_800, 172_801],
+    "m": [1, 2_879, 2_880], "h": [0, 1, 47, 48, 49], "d": [0, 1, 2, 3, 30, 3650]}.items()
+    for n in values]
+
+
+@pytest.mark.parametrize("retention", RETENTIONS)
+def test_provisioning_refuses_exactly_the_retentions_elasticsearch_refuses(retention):
+    policy = load_asset(ASSETS / "ilm/flask-access-logs.json",
+                        {"ACCESS_LOG_RETENTION": retention})["policy"]
+    try:
+        check_phase_timings(policy)
+        elasticsearch_accepts = True
+    except Refusal:
+        elasticsearch_accepts = False
+    assert (phase_order_error(policy) is None) is elasticsearch_accepts
