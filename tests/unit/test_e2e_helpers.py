@@ -291,6 +291,33 @@ def test_stack_url_uses_the_mapped_port(tmp_path):
     assert fake.commands() == ["port elasticsearch 9200"]
 
 
+def test_secrets_are_read_the_documented_way_once(tmp_path):
+    fake = FakeCompose(run="s3cret\n")
+    running = Stack(project(fake), MODEL, tmp_path)
+    assert running.secret("elastic_password") == "s3cret"
+    assert running.secret("elastic_password") == "s3cret"
+    assert fake.commands() == [
+        "run --rm --no-deps --entrypoint cat setup /run/elk-secrets/elastic_password"]
+
+
+def test_a_failed_command_names_itself_and_what_compose_said(tmp_path):
+    fake = FakeCompose(exec=subprocess.CompletedProcess([], 126, "", "service not running"))
+    with pytest.raises(AssertionError, match=r"compose exec -T app id exited 126: service not"):
+        Stack(project(fake), MODEL, tmp_path).exec("app", "id")
+
+
+def test_logstash_output_counters_come_from_the_data_stream_output(tmp_path):
+    stats = {"pipelines": {"flask": {"plugins": {"outputs": [
+        {"id": "other", "documents": {"non_retryable_failures": 9}},
+        {"id": "data_streams", "documents": {"successes": 3, "non_retryable_failures": 1}},
+    ]}}}}
+    fake = FakeCompose(exec=json.dumps(stats))
+    output = Stack(project(fake), MODEL, tmp_path).logstash_output_stats()
+    assert output["documents"]["non_retryable_failures"] == 1
+    assert fake.commands() == [
+        "exec -T logstash curl -fsS http://localhost:9600/_node/stats/pipelines/flask"]
+
+
 # --- the E2E configuration, rendered by the real Compose CLI ------------------------------
 
 
@@ -351,7 +378,7 @@ def test_the_e2e_run_has_no_demo_traffic_and_every_job_is_checked(rendered):
 
 def run_e2e_collection(**env):
     # An engine address that cannot answer, so this holds on a Docker host too.
-    environ = {k: v for k, v in os.environ.items() if k != "ELK_E2E"}
+    environ = {k: v for k, v in os.environ.items() if k not in ("ELK_E2E", "TC_HOST")}
     environ.update(DOCKER_HOST="unix:///nonexistent/docker.sock", **env)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-rs", "-p", "no:cacheprovider"],
