@@ -71,6 +71,17 @@ def test_one_shot_jobs_succeeded_and_every_service_is_healthy(stack):
             assert states.get(name) == ("running", "healthy"), name
 
 
+def test_the_cluster_has_every_elasticsearch_node(stack):
+    # Early: later tests create failure-store indices, whose replica settings are
+    # Elasticsearch's, not the bundle's.
+    es = stack.es()
+    nodes = [name for name, svc in stack.model["services"].items()
+             if "elasticsearch/elasticsearch" in svc.get("image", "")]
+    health = poll(lambda: (h := es.cluster.health())["status"] == "green" and h,
+                  ARRIVAL, "a green cluster")
+    assert health["number_of_nodes"] == len(nodes)
+
+
 def test_provisioning_is_idempotent(stack):
     es_run = stack.project.check("run", "--rm", "--no-deps", "provision-es")
     checked, changed = provisioning_counts(es_run)
@@ -218,15 +229,6 @@ def test_the_same_event_sent_twice_is_stored_once(stack):
     stack.send_to_logstash(line)
     poll(lambda: refused_so_far() >= baseline + 2, ARRIVAL, "the re-sent event's 409")
     assert docs(es, APP_STREAM, {"term": {"event.id": event_id}}) == [first]
-
-
-def test_the_cluster_has_every_elasticsearch_node(stack):
-    es = stack.es()
-    nodes = [name for name, svc in stack.model["services"].items()
-             if "elasticsearch/elasticsearch" in svc.get("image", "")]
-    health = poll(lambda: (h := es.cluster.health())["status"] == "green" and h,
-                  ARRIVAL, "a green cluster")
-    assert health["number_of_nodes"] == len(nodes)
 
 
 def test_kibana_has_the_data_view_dashboards_and_rule(stack):
