@@ -131,7 +131,7 @@ class Stack:
         # README's way: the setup image (root) reads the secrets volume.
         if name not in self._secrets:
             self._secrets[name] = self.project.check(
-                "run", "--rm", "--no-deps", "--entrypoint", "cat", "setup",
+                "run", "--rm", "--no-deps", "-T", "--entrypoint", "cat", "setup",
                 f"/run/elk-secrets/{name}").strip()
         return self._secrets[name]
 

@@ -83,7 +83,7 @@ def test_the_cluster_has_every_elasticsearch_node(stack):
 
 
 def test_provisioning_is_idempotent(stack):
-    es_run = stack.project.check("run", "--rm", "--no-deps", "provision-es")
+    es_run = stack.project.check("run", "--rm", "--no-deps", "-T", "provision-es")
     checked, changed = provisioning_counts(es_run)
     assert checked > 0
     assert changed == 0, es_run
@@ -97,7 +97,7 @@ def test_provisioning_is_idempotent(stack):
                 for kind in ("index-pattern", "search", "dashboard")}
 
     before = saved_objects()
-    kibana_run = stack.project.check("run", "--rm", "--no-deps", "provision-kibana")
+    kibana_run = stack.project.check("run", "--rm", "--no-deps", "-T", "provision-kibana")
     rules = re.findall(r"^rule (\S+): (\w+)$", kibana_run, re.M)
     assert rules, kibana_run
     assert {action for _, action in rules} == {"unchanged"}, kibana_run

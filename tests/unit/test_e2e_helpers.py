@@ -297,7 +297,7 @@ def test_secrets_are_read_the_documented_way_once(tmp_path):
     assert running.secret("elastic_password") == "s3cret"
     assert running.secret("elastic_password") == "s3cret"
     assert fake.commands() == [
-        "run --rm --no-deps --entrypoint cat setup /run/elk-secrets/elastic_password"]
+        "run --rm --no-deps -T --entrypoint cat setup /run/elk-secrets/elastic_password"]
 
 
 def test_a_failed_command_names_itself_and_what_compose_said(tmp_path):
