@@ -6,7 +6,12 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.support.logstash_config import ConfigSyntaxError, parse_file, parse_text
+from tests.support.logstash_config import (
+    ConfigSyntaxError,
+    option_value_errors,
+    parse_file,
+    parse_text,
+)
 
 PIPELINE_DIR = REPO_ROOT / "logstash" / "pipeline"
 PIPELINES = sorted(PIPELINE_DIR.glob("*.conf"))
@@ -138,6 +143,7 @@ def test_logstash_yml_keeps_the_monitoring_api_reachable_and_geoip_offline():
         "filter { mutate { add_tag => [\"a\" \"b\"] } }",  # array without comma
         "filter { mutate { id => a id => b } }",  # option given twice
         "inputs { tcp { port => 1 } }",  # no such section
+        'filter { mutate { replace => { "a" => "1" "a" => "2" } } }',  # duplicate hash key
     ],
 )
 def test_grammar_rejects_broken_configs(broken):
@@ -159,3 +165,26 @@ def test_grammar_reads_conditions_and_values():
     assert drop.options == {"percentage": 90}
     assert fingerprint.conditions[-1] == "else"
     assert config.fields_set() == {"b.c", "f.g"}
+
+
+def test_every_option_value_is_one_logstash_accepts(pipeline):
+    errors = [e for plugin in pipeline.all_plugins for e in option_value_errors(plugin)]
+    assert not errors
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        'filter { json { source => "m" skip_on_invalid_json => "yes" } }',
+        'input { tcp { port => 1 ssl_client_authentication => "maybe" } }',
+        'input { tcp { port => "five" } }',
+        'filter { fingerprint { method => "SHA3" } }',
+        'output { elasticsearch { data_stream => "on" } }',
+        'output { elasticsearch { ssl_enabled => "${TLS:yes}" } }',
+        'filter { mutate { replace => ["a", "b"] } }',
+        'input { dead_letter_queue { path => "/x" commit_offsets => 1 } }',
+    ],
+)
+def test_option_values_logstash_refuses_are_refused(config):
+    (plugin,) = parse_text(config).all_plugins
+    assert option_value_errors(plugin)
