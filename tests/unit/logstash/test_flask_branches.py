@@ -126,3 +126,15 @@ def test_every_field_the_pipeline_reads_exists_in_what_the_app_emits(app_events)
     assert {"http.response.status_code", "event.duration", "client.ip"} <= read
     missing = {f for f in read - NOT_FROM_THE_APP if not any(present(e, f) for e in app_events)}
     assert not missing, f"the pipeline reads fields the app never sends: {sorted(missing)}"
+
+
+def test_the_apps_own_events_pass_the_second_line_unchanged(app_events):
+    # The app redacts before sending: the second line must not alter its events (no false
+    # positives), and keeps their event.id as the document id source.
+    lines = [{"message": json.dumps(e), "@timestamp": "2026-11-29T10:00:00Z"} for e in app_events]
+    outcomes = run_ruby(ruby_plugin(CONFIG, "redact_and_parse"), lines)
+    for sent, outcome in zip(app_events, outcomes, strict=True):
+        assert outcome.exception is None
+        assert json.loads(outcome.metadata["line"]) == sent
+        assert "redacted" not in outcome.metadata
+        assert outcome.metadata["id_source"] == sent["event"]["id"]
