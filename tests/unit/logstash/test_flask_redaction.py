@@ -223,3 +223,13 @@ def test_generated_events_leak_no_secret_and_keep_benign_values(seed):
     assert not leaked
     kept = [b for b in all_benign if b in out]
     assert kept == all_benign
+
+
+def test_deep_nesting_is_redacted_or_withheld_never_raised():
+    deep = {"password": SECRET}
+    for _ in range(300):  # 600 levels: under Jackson's limit as Logstash sets it (1000)
+        deep = {"a": [deep]}
+    (outcome,) = run_lines(json.dumps(deep))
+    assert outcome.exception is None
+    assert SECRET not in everything(outcome)
+    assert outcome.metadata["id_source"]
