@@ -109,7 +109,9 @@ def logstash_home(tmp_path: Path) -> Path:
 def replay(home: Path, secret: Path, **env: str) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ["PATH"], "LOGSTASH_HOME": str(home),
             "LOGSTASH_WRITER_PASSWORD_FILE": str(secret), "RECORD": str(home / "argv")}
-    return subprocess.run(["bash", str(SCRIPT)], env={**base, **env}, capture_output=True,
+    # As documented for compose: the script's text handed to `bash -c` (it is not mounted).
+    command = ["bash", "-c", SCRIPT.read_text(), "dlq-replay"]
+    return subprocess.run(command, env={**base, **env}, capture_output=True,
                           text=True, check=False, timeout=60)
 
 
