@@ -1,6 +1,7 @@
 # A stand-in for the parts of Logstash's event API that the bundle's ruby filters use, so
-# their code runs for real under an ordinary Ruby (Debian's ruby 3.1; Logstash 9 runs
-# JRuby 9.4, which implements Ruby 3.1). Each rule names the Logstash 9.5 source it follows
+# their code runs for real under an ordinary Ruby (Debian's ruby 3.1; Logstash 9.5 bundles
+# JRuby 10, Ruby 3.4 language, Gemfile.jruby-3.4.lock.release: the filters use nothing newer
+# than 3.1). Each rule names the Logstash 9.5 source it follows
 # (elastic/logstash, logstash-core/); test_ruby_shim.py shows the refusals.
 #
 # Read by ruby_filter_runner.rb only; never loaded by Logstash.
