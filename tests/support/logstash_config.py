@@ -120,7 +120,7 @@ class PipelineConfig:
         names: set[str] = set()
         for plugin in self.plugins("filter"):
             opts = plugin.options
-            for key in ("add_field",):
+            for key in ("add_field", "replace", "update"):
                 if isinstance(opts.get(key), dict):
                     names.update(opts[key])
             for key in ("rename", "copy"):
@@ -163,6 +163,12 @@ def _value(node: Tree | Token) -> Any:
     if kind == "array":
         return [_value(child) for child in node.children if child is not None]
     if kind == "hash":
+        # A key twice in one hash literal is a configuration error in Logstash
+        # (logstash-core/lib/logstash/compiler/lscl.rb, Hash#validate!).
+        keys = [_value(e.children[0]) for e in node.children]
+        duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ConfigSyntaxError(f"duplicate keys {duplicates} in a hash")
         return {_value(e.children[0]): _value(e.children[1]) for e in node.children}
     if kind == "plugin_value":
         return {"plugin": str(node.children[0]), "options": _attributes(node.children[1:])}
@@ -173,6 +179,9 @@ def _attributes(nodes: list[Tree]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for attr in nodes:
         name = str(attr.children[0])
+        # Logstash merges an option given twice (lscl.rb map_expr_attributes: hashes merged,
+        # arrays joined, scalars become a list the validator then refuses). Refused here, so
+        # no config here depends on that legacy merge.
         if name in options:
             raise ConfigSyntaxError(f"option {name!r} given twice (line {attr.meta.line})")
         options[name] = _value(attr.children[1])
@@ -210,3 +219,97 @@ def parse_text(text: str) -> PipelineConfig:
 
 def parse_file(path: Path) -> PipelineConfig:
     return parse_text(Path(path).read_text())
+
+
+# -- option values ------------------------------------------------------------------------
+# How Logstash validates option values (logstash-core/lib/logstash/config/mixin.rb,
+# validate_value), after ${VAR:default} substitution, for the options this bundle uses.
+# Types from each plugin's `config :name, :validate => ...` at the version bundled with
+# Logstash 9.5: input-tcp 7.0.13 (lib/logstash/inputs/tcp.rb), input-dead_letter_queue 2.0.2,
+# filter-mutate 3.6.0, filter-json 3.2.1, filter-fingerprint 3.5.0, filter-cidr 3.2.0,
+# filter-ruby 3.1.8, codec-line 3.1.1, output-elasticsearch 12.1.6
+# (plugin_mixins/elasticsearch/api_configs.rb, outputs/elasticsearch/data_stream_support.rb).
+BOOLEAN, NUMBER, STRING, ARRAY, HASH = "boolean", "number", "string", "array", "hash"
+OPTION_TYPES: dict[tuple[str, str], dict[str, Any]] = {
+    ("input", "tcp"): {
+        "port": NUMBER, "host": STRING, "mode": ("server", "client"), "ssl_enabled": BOOLEAN,
+        "ssl_client_authentication": ("none", "optional", "required"),
+        "ssl_certificate": STRING, "ssl_key": STRING, "ssl_certificate_authorities": ARRAY,
+        "tcp_keep_alive": BOOLEAN, "dns_reverse_lookup_enabled": BOOLEAN,
+    },
+    ("input", "dead_letter_queue"): {
+        "path": STRING, "pipeline_id": STRING, "commit_offsets": BOOLEAN,
+        "clean_consumed": BOOLEAN, "start_timestamp": STRING,
+    },
+    ("codec", "line"): {"charset": STRING, "delimiter": STRING, "format": STRING},
+    ("filter", "mutate"): {
+        "rename": HASH, "replace": HASH, "update": HASH, "copy": HASH, "convert": HASH,
+        "merge": HASH, "gsub": ARRAY, "lowercase": ARRAY, "uppercase": ARRAY,
+        "tag_on_failure": STRING,
+    },
+    ("filter", "json"): {"source": STRING, "target": STRING, "tag_on_failure": ARRAY,
+                         "skip_on_invalid_json": BOOLEAN},
+    ("filter", "fingerprint"): {
+        "source": ARRAY, "target": STRING, "concatenate_sources": BOOLEAN,
+        "concatenate_all_fields": BOOLEAN, "base64encode": BOOLEAN,
+        "method": ("SHA1", "SHA256", "SHA384", "SHA512", "MD5", "MURMUR3", "MURMUR3_128",
+                   "IPV4_NETWORK", "UUID", "PUNCTUATION"),
+    },
+    ("filter", "cidr"): {"address": ARRAY, "network": ARRAY, "refresh_interval": NUMBER},
+    ("filter", "ruby"): {"init": STRING, "code": STRING, "tag_on_exception": STRING},
+    ("filter", "drop"): {"percentage": NUMBER},
+    ("output", "elasticsearch"): {
+        "hosts": ARRAY, "user": STRING, "document_id": STRING, "ssl_enabled": BOOLEAN,
+        "ssl_verification_mode": ("full", "none"), "ssl_certificate_authorities": ARRAY,
+        "silence_errors_in_log": ARRAY, "data_stream": ("true", "false", "auto"),
+        "data_stream_auto_routing": BOOLEAN, "data_stream_sync_fields": BOOLEAN,
+        "data_stream_type": ("logs", "metrics", "synthetics", "traces"),
+    },
+}
+# Options every plugin has (logstash-core plugin.rb, filters/base.rb, inputs/base.rb).
+COMMON_TYPES = {"id": STRING, "add_field": HASH, "add_tag": ARRAY, "remove_field": ARRAY,
+                "remove_tag": ARRAY, "enable_metric": BOOLEAN, "tags": ARRAY}
+
+
+def substitute_defaults(value: Any) -> Any:
+    """${VAR:default} -> default, as Logstash would with VAR unset; ${VAR} stays."""
+    if isinstance(value, str):
+        return re.sub(r"\$\{[A-Z0-9_]+:([^}]*)\}", r"\1", value)
+    if isinstance(value, list):
+        return [substitute_defaults(v) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute_defaults(v) for k, v in value.items()}
+    return value
+
+
+def option_value_errors(plugin: Plugin) -> list[str]:
+    """Values Logstash would refuse at start-up for the options typed above."""
+    types = {**COMMON_TYPES, **OPTION_TYPES.get((plugin.section, plugin.name), {})}
+    errors = []
+    for option, raw in plugin.options.items():
+        kind = types.get(option)
+        if kind is None or option == "codec":
+            continue
+        value = substitute_defaults(raw)
+        if isinstance(value, str) and "${" in value:
+            continue  # no default: known only at run time
+        single = value[0] if isinstance(value, list) and len(value) == 1 else value
+        ok = True
+        if isinstance(kind, tuple):
+            ok = single in kind
+        elif kind == BOOLEAN:
+            ok = single is True or single is False or single in ("true", "false")
+        elif kind == NUMBER:
+            ok = isinstance(single, int | float) or (
+                isinstance(single, str) and re.fullmatch(r"-?\d+(\.\d+)?", single) is not None)
+        elif kind == STRING:
+            ok = isinstance(single, str)
+        elif kind == HASH:
+            ok = isinstance(value, dict)
+        # ARRAY: a single value is wrapped into a list by Logstash; anything goes.
+        if not ok:
+            errors.append(f"{plugin.name}.{option} = {raw!r}: not a valid {kind}")
+    codec = plugin.options.get("codec")
+    if isinstance(codec, dict):
+        errors += option_value_errors(Plugin("codec", codec["plugin"], codec["options"]))
+    return errors

@@ -1,5 +1,11 @@
-"""A real TCP listener speaking newline-delimited JSON: a stand-in for Logstash's
-`tcp` input with `codec => json_lines`.
+"""A real TCP listener speaking newline-delimited JSON: a stand-in for Logstash's `tcp`
+input as logstash/pipeline/flask.conf configures it (`codec => line`, then the redaction
+filter and the `json` filter), as strict as Logstash for what the app relies on. Each rule
+names its source (Logstash 9.5 and its bundled plugins); tests/unit/logstash/
+test_ndjson_listener.py shows each refusal. What Logstash would keep as an unparsed event
+(flask.unparsed) is a refusal here: `bad_lines`, with the reason in `refusals`.
+
+Not enforced: TLS details beyond the handshake, proxy protocol, Logstash's back-pressure.
 
 It can be stopped and started again on the same port (an outage), made to accept
 connections and never read (a black-holed Logstash), or speak TLS like the stack's input.
@@ -29,6 +35,7 @@ class NdjsonListener:
         self.raw = bytearray()
         self.events: list[dict[str, Any]] = []
         self.bad_lines: list[bytes] = []
+        self.refusals: list[tuple[str, bytes]] = []
         self._partial: dict[int, bytes] = {}
         self._lock = threading.Condition()
         self._server: socket.socket | None = None
@@ -100,33 +107,52 @@ class NdjsonListener:
             if peer:
                 self.peer_certs.append(peer)
         key = id(conn)
-        while self._running:
-            if self.blackhole:
-                time.sleep(0.05)  # holds the connection open and reads nothing
-                continue
-            try:
-                chunk = conn.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            self._feed(key, chunk)
+        try:
+            while self._running:
+                if self.blackhole:
+                    time.sleep(0.05)  # holds the connection open and reads nothing
+                    continue
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                self._feed(key, chunk)
+        finally:
+            self._flush(key)
 
     def _feed(self, key: int, chunk: bytes) -> None:
         with self._lock:
             self.raw.extend(chunk)
+            # The line codec splits on "\n" only, and yields the empty token between two
+            # delimiters as an event of its own (logstash-codec-line 3.1.1 `decode`;
+            # logstash-core common/BufferedTokenizer.java). "\r" stays in the line.
             data = self._partial.pop(key, b"") + chunk
             *lines, rest = data.split(b"\n")
             if rest:
                 self._partial[key] = rest
             for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    self.events.append(json.loads(line))
-                except ValueError:
-                    self.bad_lines.append(line)
+                self._take(line)
             self._lock.notify_all()
+
+    def _flush(self, key: int) -> None:
+        # At connection close the tcp input flushes the codec (logstash-input-tcp 7.0,
+        # tcp.rb handle_socket / decoder_impl.rb flush): a last line without its "\n" is
+        # still an event (logstash-codec-line `flush`), so a cut-off write becomes a bad line.
+        with self._lock:
+            rest = self._partial.pop(key, b"")
+            if rest:
+                self._take(rest)
+            self._lock.notify_all()
+
+    def _take(self, line: bytes) -> None:
+        reason = refusal(line)
+        if reason is None:
+            self.events.append(json.loads(line))
+        else:
+            self.bad_lines.append(line)
+            self.refusals.append((reason, line))
 
     # -- waiting ---------------------------------------------------------------------
     def wait_for(
@@ -150,3 +176,58 @@ class NdjsonListener:
     def raw_text(self) -> str:
         with self._lock:
             return self.raw.decode("utf-8", "replace")
+
+
+# Jackson's read constraints as Logstash 9.5 sets them (logstash-core
+# jackson/StreamReadConstraintsUtil.java; config/jvm.options documents the defaults).
+MAX_NESTING_DEPTH = 1_000
+MAX_NUMBER_LENGTH = 10_000
+
+
+def refusal(line: bytes) -> str | None:
+    """Why Logstash would not turn this line into a parsed event, or None."""
+    if not line:
+        return "empty line"
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        # logstash-core util/charset.rb: invalid UTF-8 is escaped, and logged at WARN.
+        return "not UTF-8"
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_int=_number,
+                           parse_float=_number)
+    except NumberTooLong:
+        return "number too long"
+    except (ValueError, RecursionError):
+        return "not JSON"
+    if not isinstance(value, dict):
+        # flask.conf redact_and_parse passes only an object to the json filter, which needs
+        # one without a target (logstash-filter-json 3.2.1).
+        return "not a JSON object"
+    if _depth(value) > MAX_NESTING_DEPTH:
+        return "nested too deep"
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Jackson refuses them unless configured otherwise.
+    raise ValueError(name)
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [child for node in level if isinstance(node, dict | list)
+                 for child in (node.values() if isinstance(node, dict) else node)]
+    return depth - 1
+
+
+class NumberTooLong(ValueError):
+    pass
+
+
+def _number(literal: str) -> float | int:
+    if len(literal) > MAX_NUMBER_LENGTH:
+        raise NumberTooLong(literal[:20])
+    return float(literal) if any(c in literal for c in ".eE") else int(literal)

