@@ -17,14 +17,8 @@ from tests.support.es_spec import ECS_FIELDS_FILE
 ECS = json.loads(ECS_FIELDS_FILE.read_text())
 
 # Fields we map inside one of ECS's own field sets although ECS does not define them, each
-# with the reason it stays. ECS asks custom fields to live outside its sets.
-CUSTOM_FIELDS_IN_ECS_SETS: dict[str, str] = {
-    # logstash/pipeline/flask.conf (keep_bad_timestamp) keeps a client timestamp it could not
-    # parse here. ECS has no such field, and `event.created` is a `date` that would refuse
-    # the value. It stays until the pipeline moves it out of `event` (flask.*), since the
-    # mapping and the pipeline must change together.
-    "event.created_original": "unparseable client @timestamp, written by Logstash",
-}
+# with the reason it stays. ECS asks custom fields to live outside its sets; none does today.
+CUSTOM_FIELDS_IN_ECS_SETS: dict[str, str] = {}
 
 
 def all_mapped() -> dict[str, dict[str, str]]:
