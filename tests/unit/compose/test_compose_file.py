@@ -35,7 +35,7 @@ def test_every_combination_renders_without_a_warning(model):
     ("services:\n  x:\n    image: a\n    ports: 80\n", "ports"),
     ("services:\n  x:\n    image: a\n    helthcheck: {}\n", "helthcheck"),
     ("services:\n  x:\n    image: a\n    depends_on: {y: {condition: service_healthy}}\n", "y"),
-])
+], ids=["unset-variable", "ports-not-a-list", "misspelt-key", "unknown-dependency"])
 def test_compose_refuses_what_the_checks_rely_on_it_refusing(tmp_path, text, complaint):
     if reason := compose_cli.unavailable_reason():
         pytest.skip(reason)
