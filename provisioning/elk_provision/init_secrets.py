@@ -11,6 +11,7 @@ import datetime as dt
 import ipaddress
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,9 @@ def secure_secrets(directory: Path, owner: tuple[int, int] | None) -> None:
     """
     for name in (*PASSWORDS, *KIBANA_KEYS):
         path = directory / name
+        # init runs as root: never follow a link planted in the volume to chown something else.
+        if not stat.S_ISREG(path.lstat().st_mode):
+            raise ProvisioningError(f"secret {path} is not a regular file: replace it with one")
         if path.stat().st_size == 0:
             raise ProvisioningError(f"secret {path} is empty: delete it and run init again "
                                     "to generate a new one")

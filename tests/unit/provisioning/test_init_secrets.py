@@ -131,3 +131,15 @@ def test_an_existing_empty_secret_is_refused_by_name(tmp_path):
     with pytest.raises(ProvisioningError, match="kibana_system_password"):
         run_init(secrets_dir, tmp_path / "c")
     assert (secrets_dir / "kibana_system_password").read_text() == ""
+
+
+def test_a_secret_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
+    """init runs as root: a link planted in the volume must not lend it another file."""
+    secrets_dir, target = tmp_path / "s", tmp_path / "elsewhere"
+    secrets_dir.mkdir()
+    target.write_text("not a secret")
+    target.chmod(0o644)
+    (secrets_dir / "elastic_password").symlink_to(target)
+    with pytest.raises(ProvisioningError, match=r"elastic_password.*not a regular file"):
+        run_init(secrets_dir, tmp_path / "c", owner=(os.geteuid(), os.getegid()))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
