@@ -6,7 +6,9 @@ Elastic's images (uid 1000) could not write /usr/share/elasticsearch/snapshots a
 repository's verification failed, stopping provision-es and everything after it.
 """
 
+import os
 import re
+import stat
 import subprocess
 from pathlib import Path
 
@@ -56,9 +58,11 @@ def test_built_images_create_the_volume_paths_their_user_writes(model):
             assert re.search(rf"install -d -o {user} .*{re.escape(target)}\b", dockerfile), \
                 f"{name}: the image does not create {target} for {user}"
 
-def run_setup_entrypoint(tmp_path, model, failing_chown=False):
-    """Run setup's entrypoint script with /prepare under tmp_path and stand-ins for chown,
-    chmod and python that record their arguments."""
+
+def run_setup_entrypoint(tmp_path, model, failing_chown=False,
+                         stand_ins=("chown", "chmod", "python")):
+    """Run setup's entrypoint script with /prepare under tmp_path and stand-ins (for chown,
+    chmod and python unless told otherwise) that record their arguments."""
     setup = model["services"]["setup"]
     entrypoint = setup.get("entrypoint") or []
     script = script_of(entrypoint)
@@ -68,7 +72,7 @@ def run_setup_entrypoint(tmp_path, model, failing_chown=False):
         (root / target.removeprefix(PREPARE_ROOT + "/")).mkdir(parents=True)
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
     bin_dir.mkdir()
-    for tool in ("chown", "chmod", "python"):
+    for tool in stand_ins:
         fail = "exit 1" if failing_chown and tool == "chown" else "exit 0"
         (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "{log}"\n{fail}\n')
         (bin_dir / tool).chmod(0o755)
@@ -97,3 +101,15 @@ def test_setup_fails_before_init_when_a_volume_cannot_be_prepared(tmp_path, stac
     result, calls, _ = run_setup_entrypoint(tmp_path, stack, failing_chown=True)
     assert result.returncode != 0
     assert not any(call.startswith("python") for call in calls)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to uid 1000 needs root")
+def test_setup_really_leaves_each_volume_writable_for_elastics_uid(tmp_path, stack):
+    """The same script with the real chown and chmod, as root like the setup container."""
+    result, calls, root = run_setup_entrypoint(tmp_path, stack, stand_ins=("python",))
+    assert result.returncode == 0, result.stderr
+    assert calls[-1].startswith("python -m elk_provision init")
+    for target in prepared_by_setup(stack).values():
+        info = (root / target.removeprefix(PREPARE_ROOT + "/")).stat()
+        assert (info.st_uid, info.st_gid) == setup_owner(stack)
+        assert stat.S_IMODE(info.st_mode) == 0o770
