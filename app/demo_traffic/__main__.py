@@ -3,7 +3,8 @@
 Sends a weighted mix of reads, writes, validation errors, slow calls, failures and logins,
 from varied user agents and client addresses (documentation and well-known public ranges, so
 the geo view has points), each with its own request id and W3C traceparent. Stops cleanly
-on SIGTERM or after --duration seconds.
+on SIGTERM or after --duration seconds. With --rps 0 it sends nothing and idles until
+SIGTERM, so the compose service stays up.
 """
 
 from __future__ import annotations
@@ -89,25 +90,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=float(env.get("DEMO_DURATION", "0")),
                         help="seconds to run; 0 runs until SIGTERM")
     args = parser.parse_args(argv)
+    stop = _StopOnSignal()
+    deadline = time.monotonic() + args.duration if args.duration else None
     if args.rps <= 0:
-        print("demo traffic disabled (rps <= 0)")
+        # Idle rather than exit: compose restarts an exited `traffic` forever
+        # (restart: unless-stopped), and `up --wait` would never return.
+        print("demo traffic disabled (rps <= 0): idle until stopped", flush=True)
+        stop.pause_until(deadline)
+        print("demo traffic stopped", flush=True)
         return 0
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     weighted = scenarios(args.base_url.rstrip("/"))
     weights = [w for w, _ in weighted]
     actions = [a for _, a in weighted]
-    deadline = time.monotonic() + args.duration if args.duration else None
     sent = 0
-    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+    while not stop.requested and (deadline is None or time.monotonic() < deadline):
         action = random.choices(actions, weights)[0]
         threading.Thread(target=_safe, args=(action,), daemon=True).start()
         sent += 1
-        stop.wait(random.expovariate(args.rps))
-    print(f"demo traffic sent {sent} requests")
+        stop.pause_until(time.monotonic() + random.expovariate(args.rps))
+    print(f"demo traffic stopped: sent {sent} requests", flush=True)
     return 0
 
+
+class _StopOnSignal:
+    """SIGTERM/SIGINT set a plain flag. The handler takes no lock: setting a threading.Event
+    from a handler deadlocks when the signal lands while the main thread holds that Event's
+    lock inside wait()."""
+
+    SLICE = 0.2  # seconds; how late a stop may be noticed
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._request)
+        signal.signal(signal.SIGINT, self._request)
+
+    def _request(self, *_: object) -> None:
+        self.requested = True
+
+    def pause_until(self, deadline: float | None) -> None:
+        while not self.requested:
+            remaining = self.SLICE if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, self.SLICE))
 
 def _safe(action: Callable[[], int]) -> None:
     try:

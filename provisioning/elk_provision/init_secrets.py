@@ -11,6 +11,7 @@ import datetime as dt
 import ipaddress
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from elk_provision.errors import ProvisioningError
+
 PASSWORDS = ("elastic_password", "kibana_system_password", "logstash_writer_password",
              "logs_reader_password")
 # Kibana wants at least 32 characters for each encryption key.
 KIBANA_KEYS = ("kibana_encryption_key", "kibana_reporting_key", "kibana_security_key")
 DEFAULT_SERVICES = ("elasticsearch", "logstash", "kibana", "app")
+# Owner-read only: Elasticsearch's image (bin/elasticsearch-env-from-file) refuses a *_FILE
+# secret whose mode is not 400 or 600, and every reader (ES, Logstash, Kibana, provisioning)
+# runs as the one uid init is given as owner.
+SECRET_MODE = 0o400
 CA_DAYS = 3650
 CERT_DAYS = 825  # within what browsers and most clients accept for leaf certificates
 
@@ -58,11 +65,31 @@ def ensure_secrets(directory: Path) -> list[str]:
     created: list[str] = []
     for name in PASSWORDS:
         if not (directory / name).exists():
-            _write_new(directory / name, secrets.token_urlsafe(24).encode(), 0o440, created)
+            _write_new(directory / name, secrets.token_urlsafe(24).encode(), SECRET_MODE,
+                       created)
     for name in KIBANA_KEYS:
         if not (directory / name).exists():
-            _write_new(directory / name, secrets.token_hex(32).encode(), 0o440, created)
+            _write_new(directory / name, secrets.token_hex(32).encode(), SECRET_MODE, created)
     return created
+
+
+def secure_secrets(directory: Path, owner: tuple[int, int] | None) -> None:
+    """Give every secret, new or kept from an earlier run, SECRET_MODE and its reader as owner.
+
+    Earlier releases wrote 0440 files owned by root; values are never touched. An empty file
+    would start the services with an empty secret: refuse it by name instead.
+    """
+    for name in (*PASSWORDS, *KIBANA_KEYS):
+        path = directory / name
+        # init runs as root: never follow a link planted in the volume to chown something else.
+        if not stat.S_ISREG(path.lstat().st_mode):
+            raise ProvisioningError(f"secret {path} is not a regular file: replace it with one")
+        if path.stat().st_size == 0:
+            raise ProvisioningError(f"secret {path} is empty: delete it and run init again "
+                                    "to generate a new one")
+        if owner is not None:
+            os.chown(path, *owner)
+        os.chmod(path, SECRET_MODE)
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -161,9 +188,11 @@ def run_init(secrets_dir: Path, certs_dir: Path, extra_nodes: Sequence[str] = ()
              owner: tuple[int, int] | None = None) -> list[str]:
     """Create what is missing; chown it to `owner` (uid, gid) for the containers to read."""
     nodes = [Node(name) for name in DEFAULT_SERVICES] + [Node.parse(s) for s in extra_nodes]
-    created = ensure_secrets(secrets_dir) + ensure_certificates(certs_dir, nodes)
+    created = ensure_secrets(secrets_dir)
+    secure_secrets(secrets_dir, owner)
+    certificates = ensure_certificates(certs_dir, nodes)
     if owner is not None:
-        for path in created:
+        for path in certificates:
             if not path.endswith("ca.key"):
                 os.chown(path, *owner)
-    return created
+    return created + certificates

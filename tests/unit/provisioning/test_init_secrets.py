@@ -1,5 +1,6 @@
 """First-start secrets and certificates: strong, complete, verifiable, never overwritten."""
 
+import os
 import stat
 
 import pytest
@@ -8,7 +9,14 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from elk_provision import cli
+from elk_provision.errors import ProvisioningError
 from elk_provision.init_secrets import KIBANA_KEYS, PASSWORDS, run_init
+
+SECRETS = (*PASSWORDS, *KIBANA_KEYS)
+# Elasticsearch's image (bin/elasticsearch-env-from-file) refuses a *_FILE secret whose mode
+# is not 400 or 600; the other readers have no rule, so all secrets follow the strictest.
+ENV_FROM_FILE_MODES = (0o400, 0o600)
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +37,7 @@ def test_every_secret_is_created_strong_and_private(material):
         path = root / "secrets" / name
         value = path.read_text()
         assert len(value) >= 32
-        assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0, f"{name} readable by others"
+        assert stat.S_IMODE(path.stat().st_mode) in ENV_FROM_FILE_MODES, name
         values.append(value)
     assert len(set(values)) == len(values)
 
@@ -87,3 +95,51 @@ def test_cli_init_reports_and_rejects_a_bad_owner(tmp_path, capsys):
     assert "files created" in capsys.readouterr().out
     assert cli.main([*args, "--owner", "app"]) == 1
     assert "UID:GID" in capsys.readouterr().err
+
+
+@needs_root
+def test_secrets_belong_to_the_uid_that_reads_them(tmp_path):
+    """Only the owner may read a 0400 file: it must be the containers' uid, not init's."""
+    run_init(tmp_path / "s", tmp_path / "c", owner=(1000, 0))
+    for name in SECRETS:
+        info = (tmp_path / "s" / name).stat()
+        assert (info.st_uid, info.st_gid) == (1000, 0), name
+        assert stat.S_IMODE(info.st_mode) in ENV_FROM_FILE_MODES, name
+
+
+@needs_root
+def test_existing_secrets_get_the_mode_and_owner_but_keep_their_value(tmp_path):
+    """A volume from an earlier release holds 0440 files owned by root: ES would refuse them."""
+    secrets_dir = tmp_path / "s"
+    secrets_dir.mkdir()
+    for name in SECRETS:
+        (secrets_dir / name).write_text(f"kept-{name}-" + "x" * 32)
+        (secrets_dir / name).chmod(0o440)
+    created = run_init(secrets_dir, tmp_path / "c", owner=(1000, 0))
+    assert not any(path.startswith(str(secrets_dir)) for path in created)
+    for name in SECRETS:
+        path = secrets_dir / name
+        assert path.read_text() == f"kept-{name}-" + "x" * 32
+        assert stat.S_IMODE(path.stat().st_mode) in ENV_FROM_FILE_MODES, name
+        assert (path.stat().st_uid, path.stat().st_gid) == (1000, 0), name
+
+
+def test_an_existing_empty_secret_is_refused_by_name(tmp_path):
+    secrets_dir = tmp_path / "s"
+    secrets_dir.mkdir()
+    (secrets_dir / "kibana_system_password").write_text("")
+    with pytest.raises(ProvisioningError, match="kibana_system_password"):
+        run_init(secrets_dir, tmp_path / "c")
+    assert (secrets_dir / "kibana_system_password").read_text() == ""
+
+
+def test_a_secret_that_is_a_link_is_refused_and_its_target_untouched(tmp_path):
+    """init runs as root: a link planted in the volume must not lend it another file."""
+    secrets_dir, target = tmp_path / "s", tmp_path / "elsewhere"
+    secrets_dir.mkdir()
+    target.write_text("not a secret")
+    target.chmod(0o644)
+    (secrets_dir / "elastic_password").symlink_to(target)
+    with pytest.raises(ProvisioningError, match=r"elastic_password.*not a regular file"):
+        run_init(secrets_dir, tmp_path / "c", owner=(os.geteuid(), os.getegid()))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
