@@ -262,3 +262,40 @@ def test_delivery_loss_panel_selects_the_logging_packages_report_events():
     clauses = panel_filter("flask-pipeline-health", "losses")
     assert {(c.field, c.value) for c in clauses} == {("event.kind", "metric"),
                                                       ("log.logger", "flask_logstash.delivery")}
+
+
+# ---------------------------------------------------------------- docs
+
+def panel_fields(board, panel):
+    """Fields a committed panel reads (its own definition or the object it shows)."""
+    from tests.unit.kibana import object_fields
+
+    if panel["type"] == "lens":
+        uses = object_fields._lens_uses("doc", panel["embeddableConfig"]["attributes"])
+    elif "panelRefName" in panel:
+        name = f"{panel['panelIndex']}:{panel['panelRefName']}"
+        ref = next(r for r in board["references"] if r["name"] == name)
+        uses = object_fields.object_uses(BY_ID[(ref["type"], ref["id"])])
+    else:
+        uses = []
+    return {u.field for u in uses} - {"@timestamp"}
+
+
+def test_docs_list_every_panel_with_its_question_and_fields():
+    from tests.unit.kibana.test_saved_objects import load_builder
+
+    docs = (REPO_ROOT / "docs" / "kibana.md").read_text()
+    rows = {line.split(" | ")[0][2:]: line for line in docs.splitlines()
+            if line.startswith("| ")}
+    specs = load_builder().all_panels()
+    for dashboard_id, specified in specs.items():
+        board = BY_ID[("dashboard", dashboard_id)]
+        committed = panels(dashboard_id)
+        assert [p.id for p in specified] == list(committed)
+        for spec in specified:
+            panel = committed[spec.id]
+            row = rows.get(panel["title"])
+            assert row, f"docs/kibana.md has no row for {panel['title']!r}"
+            assert f"| {spec.question} |" in row
+            for field in panel_fields(board, panel):
+                assert f"`{field}`" in row, (panel["title"], field)
