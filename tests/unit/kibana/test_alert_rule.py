@@ -101,3 +101,17 @@ def test_rule_names_say_their_threshold():
     assert re.search(rf"above {float(env['ALERT_ERROR_RATIO']):.0%}",
                      RULES["flask-error-rate"]["name"])
     assert f"above {env['ALERT_P95_LATENCY_MS']} ms" in RULES["flask-latency-p95"]["name"]
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_one_alert_per_service_that_stays_the_same_alert_across_runs(rule_id):
+    # With groupBy "row" Kibana names each alert by the BY fields of the query's last STATS
+    # that survive to the result (stack_alerts es_query lib/esql_query_utils.ts
+    # getAlertIdFields); without them each row would be its own, ever-new alert.
+    steps = commands(rule_id)
+    last_stats = [s for s in steps if s.startswith("STATS ")][-1]
+    assert last_stats.endswith(" BY service.name")
+    keep = [s for s in steps if s.startswith("KEEP ")]
+    assert keep
+    assert "service.name" in [c.strip() for c in keep[-1][5:].split(",")]
+    assert not [s for s in steps if s.startswith(("RENAME ", "DROP "))]

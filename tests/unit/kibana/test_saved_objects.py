@@ -143,6 +143,19 @@ def test_lens_reference_names_follow_kibanas_rules():
             else:  # by value without data: the help text
                 assert panel["type"] == "visualization"
                 assert panel["embeddableConfig"]["savedVis"]["type"] == "markdown"
+        # Controls refer to the data view as controlGroup_<id>:optionsListDataView (dashboard
+        # reference extraction of the controls plugin); a control without one has no options.
+        controls = json.loads(obj["attributes"].get("controlGroupInput", {}).get("panelsJSON",
+                                                                                   "{}"))
+        for control_id, control in controls.items():
+            assert control["explicitInput"]["id"] == control_id
+            assert f"controlGroup_{control_id}:optionsListDataView" in names
+    for obj in objects():
+        if obj["type"] == "map":
+            names = {r["name"] for r in obj["references"]}
+            for layer in json.loads(obj["attributes"]["layerListJSON"]):
+                ref_name = layer["sourceDescriptor"].get("indexPatternRefName")
+                assert ref_name is None or ref_name in names, layer["id"]
 
 
 def test_every_field_every_object_uses_is_mapped_with_a_type_that_supports_the_use():
