@@ -381,3 +381,20 @@ def test_a_rule_answer_that_is_not_a_rule_is_an_error(kibana):
     kibana.rule_answer["GET"] = (200, ["not", "a", "rule"])
     with pytest.raises(ProvisioningError, match="not a rule"):
         apply_rule(session_for(kibana), kibana.url, RULES / "flask-error-rate.json")
+
+
+def test_a_rule_kibana_refuses_does_not_keep_the_others_out(kibana, tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    broken = json.loads((RULES / "flask-error-rate.json").read_text())
+    broken["params"]["threshold"] = [1]  # ES|QL mode insists on [0]
+    (rules / "a-broken.json").write_text(json.dumps(broken))
+    for rule_id in SHIPPED_RULES:
+        (rules / f"{rule_id}.json").write_text((RULES / f"{rule_id}.json").read_text())
+    with pytest.raises(ProvisioningError) as info:
+        run(kibana, rules_dir=rules)
+    message = str(info.value)
+    assert message.startswith("1 rule(s) failed: rule a-broken: Kibana said 400")
+    assert "[threshold]: is required to be 0" in message
+    assert "rule flask-error-rate: created; rule flask-latency-p95: created" in message
+    assert sorted(kibana.rules) == SHIPPED_RULES
