@@ -593,11 +593,31 @@ def esql_rule(name: str, esql: str, window_minutes: int) -> dict[str, Any]:
             "actions": []}
 
 
+class SettingError(ValueError):
+    """A .env value the rules cannot use."""
+
+
+def setting(env: dict[str, str], name: str, kind: type, low: float, high: float) -> Any:
+    """One alert setting, checked: it is written into ES|QL text, so only a plain number in
+    range is accepted."""
+    raw = env.get(name)
+    if raw is None:
+        raise SettingError(f"{name} is missing from .env")
+    try:
+        value = kind(raw)
+    except ValueError:
+        noun = "whole number" if kind is int else "number"
+        raise SettingError(f"{name}={raw!r} in .env is not a {noun}") from None
+    if not low <= value <= high:
+        raise SettingError(f"{name}={raw} in .env must be between {low} and {high}")
+    return value
+
+
 def rules(env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    window = int(env["ALERT_WINDOW_MINUTES"])
-    ratio = float(env["ALERT_ERROR_RATIO"])
-    minimum = int(env["ALERT_MIN_REQUESTS"])
-    p95_ms = int(env["ALERT_P95_LATENCY_MS"])
+    window = setting(env, "ALERT_WINDOW_MINUTES", int, 1, 1440)
+    ratio = setting(env, "ALERT_ERROR_RATIO", float, 0.0001, 0.9999)
+    minimum = setting(env, "ALERT_MIN_REQUESTS", int, 1, 10**9)
+    p95_ms = setting(env, "ALERT_P95_LATENCY_MS", int, 1, 10**7)
     error_ratio = (
         f"FROM {ACCESS_STREAMS}\n"
         '| WHERE event.dataset == "flask.access"\n'
@@ -630,7 +650,7 @@ def _ndjson(objects: list[dict[str, Any]]) -> str:
 def build_all() -> dict[Path, str]:
     """Every generated file and its content."""
     env = settings()
-    overview = overview_panels(float(env["ALERT_ERROR_RATIO"]))
+    overview = overview_panels(setting(env, "ALERT_ERROR_RATIO", float, 0.0001, 0.9999))
     files = {
         OBJECTS_DIR / "flask-logs.ndjson": _ndjson([data_view(), *searches()]),
         OBJECTS_DIR / "dashboards.ndjson": _ndjson([
@@ -655,6 +675,10 @@ def all_panels() -> dict[str, list[Any]]:
 
 
 if __name__ == "__main__":
-    for path, text in build_all().items():
+    try:
+        built = build_all()
+    except SettingError as exc:
+        raise SystemExit(f"build_saved_objects: {exc}") from None
+    for path, text in built.items():
         path.write_text(text)
         print(f"wrote {path}")

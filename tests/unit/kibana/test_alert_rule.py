@@ -115,3 +115,24 @@ def test_one_alert_per_service_that_stays_the_same_alert_across_runs(rule_id):
     assert keep
     assert "service.name" in [c.strip() for c in keep[-1][5:].split(",")]
     assert not [s for s in steps if s.startswith(("RENAME ", "DROP "))]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("ALERT_ERROR_RATIO", "5%", "is not a number"),
+    ("ALERT_ERROR_RATIO", "5", "must be between"),
+    ("ALERT_ERROR_RATIO", "0.05 OR true", "is not a number"),  # it is written into ES|QL
+    ("ALERT_MIN_REQUESTS", "0", "must be between"),
+    ("ALERT_WINDOW_MINUTES", "5m", "is not a whole number"),
+    ("ALERT_P95_LATENCY_MS", None, "is missing from .env"),
+])
+def test_an_unusable_alert_setting_is_a_clear_error(name, value, message):
+    from tests.unit.kibana.test_saved_objects import load_builder
+
+    builder = load_builder()
+    env = dotenv()
+    if value is None:
+        del env[name]
+    else:
+        env[name] = value
+    with pytest.raises(builder.SettingError, match=f"{name}.*{message}"):
+        builder.rules(env)
