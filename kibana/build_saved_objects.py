@@ -1,11 +1,13 @@
-"""Build kibana/saved_objects/dashboards.ndjson from the compact panel specs below.
+"""Build the bundle's Kibana objects and alert rules from the compact specs below.
 
-    python kibana/build_saved_objects.py      # rewrites the NDJSON; commit both
+    python kibana/build_saved_objects.py      # rewrites the files below; commit them all
 
-The NDJSON is in the 8.x saved-object format Kibana's own sample data uses (dashboard
+Writes saved_objects/flask-logs.ndjson (data view, saved searches), saved_objects/
+dashboards.ndjson (map, dashboards) and rules/*.json (alert rules, thresholds from .env).
+Objects are in the 8.x saved-object format Kibana's own sample data uses (dashboard
 typeMigrationVersion 8.7.0 with Lens panels by value, reference names
-`<panel>:indexpattern-datasource-layer-<layer>`), so Kibana 8.19 and 9.x migrate it on import.
-A test checks that the committed file equals a fresh build.
+`<panel>:indexpattern-datasource-layer-<layer>`), so Kibana 8.19 and 9.x migrate them on import.
+Tests check that the committed files equal a fresh build.
 """
 
 from __future__ import annotations
@@ -15,9 +17,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+HERE = Path(__file__).resolve().parent
+OBJECTS_DIR = HERE / "saved_objects"
+RULES_DIR = HERE / "rules"
+ENV_FILE = HERE.parent / ".env"
 DATA_VIEW = "flask-logs"
-OUT = Path(__file__).resolve().parent / "saved_objects" / "dashboards.ndjson"
+DATA_VIEW_PATTERN = "logs-flask.*-*"
+ACCESS_STREAMS = "logs-flask.access-*"
 PANEL_VERSION = "8.11.0"
+CORE_VERSION = "8.8.0"
+
+ACCESS = 'event.dataset : "flask.access"'
+SERVER_ERROR = "http.response.status_code >= 500"
+CLIENT_ERROR = "http.response.status_code >= 400 and http.response.status_code < 500"
+# The delivery-loss report the logging package sends (app/flask_logstash delivery losses): a
+# `metric` event from its delivery logger. event.action ("delivery-loss-report") is not in the
+# bundle's mappings yet, so the panel selects on the two mapped fields that identify it.
+DELIVERY_LOSS = 'event.kind : "metric" and log.logger : "flask_logstash.delivery"'
+FAILURE_TAGS = 'tags : ("_jsonparsefailure" or "_redaction_failure")'
+REQUEST_STORY = "flask-request-story"
+
+
+def settings() -> dict[str, str]:
+    """The .env values (the project's one place for settings)."""
+    pairs = (line.split("=", 1) for line in ENV_FILE.read_text().splitlines()
+             if line.strip() and not line.startswith("#") and "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+# ---------------------------------------------------------------- Lens columns
+
+NS_TO_MS = {"id": "duration", "params": {"fromUnit": "nanoseconds",
+                                          "toUnit": "asMilliseconds", "decimals": 1}}
+PERCENT = {"id": "percent", "params": {"decimals": 1}}
 
 
 def date_histogram() -> dict[str, Any]:
@@ -26,23 +58,39 @@ def date_histogram() -> dict[str, Any]:
             "params": {"interval": "auto", "includeEmptyRows": True, "dropPartials": False}}
 
 
-def count(label: str = "Events") -> dict[str, Any]:
-    return {"label": label, "dataType": "number", "operationType": "count",
-            "sourceField": "___records___", "isBucketed": False, "scale": "ratio",
-            "params": {"emptyAsNull": False}, "customLabel": True}
+def _shifted(column: dict[str, Any], kql: str | None, shift: str | None) -> dict[str, Any]:
+    if kql:
+        column["filter"] = {"query": kql, "language": "kuery"}
+    if shift:
+        # Lens "previous" = the same length of time just before the dashboard's range.
+        column["timeShift"] = shift
+    return column
 
 
-def percentile(source: str, pct: int, label: str) -> dict[str, Any]:
-    return {"label": label, "dataType": "number", "operationType": "percentile",
-            "sourceField": source, "isBucketed": False, "scale": "ratio",
-            "params": {"percentile": pct, "format": {"id": "duration", "params": {
-                "fromUnit": "nanoseconds", "toUnit": "asMilliseconds", "decimals": 1}}},
-            "customLabel": True}
+def count(label: str = "Events", kql: str | None = None, shift: str | None = None,
+          per_second: bool = False) -> dict[str, Any]:
+    column = {"label": label, "dataType": "number", "operationType": "count",
+              "sourceField": "___records___", "isBucketed": False, "scale": "ratio",
+              "params": {"emptyAsNull": False}, "customLabel": True}
+    if per_second:
+        column["timeScale"] = "s"
+    return _shifted(column, kql, shift)
 
 
-def average(source: str, label: str) -> dict[str, Any]:
-    return {"label": label, "dataType": "number", "operationType": "average",
-            "sourceField": source, "isBucketed": False, "scale": "ratio", "customLabel": True}
+def percentile(source: str, pct: int, label: str, shift: str | None = None,
+               duration: bool = True) -> dict[str, Any]:
+    params: dict[str, Any] = {"percentile": pct}
+    if duration:
+        params["format"] = NS_TO_MS
+    return _shifted({"label": label, "dataType": "number", "operationType": "percentile",
+                     "sourceField": source, "isBucketed": False, "scale": "ratio",
+                     "params": params, "customLabel": True}, None, shift)
+
+
+def unique_count(source: str, label: str, shift: str | None = None) -> dict[str, Any]:
+    return _shifted({"label": label, "dataType": "number", "operationType": "unique_count",
+                     "sourceField": source, "isBucketed": False, "scale": "ratio",
+                     "params": {"emptyAsNull": False}, "customLabel": True}, None, shift)
 
 
 def terms(source: str, label: str, order_by: str, size: int = 10,
@@ -53,36 +101,117 @@ def terms(source: str, label: str, order_by: str, size: int = 10,
                        "orderDirection": "desc", "otherBucket": True, "missingBucket": False}}
 
 
+def histogram(source: str, label: str) -> dict[str, Any]:
+    return {"label": label, "dataType": "number", "operationType": "range",
+            "sourceField": source, "isBucketed": True, "scale": "interval", "customLabel": True,
+            "params": {"type": "histogram", "maxBars": "auto", "includeEmptyRows": True,
+                       "ranges": [{"from": 0, "to": 1000, "label": ""}], "format": NS_TO_MS}}
+
+
+def static_value(value: float, label: str) -> dict[str, Any]:
+    return {"label": label, "dataType": "number", "operationType": "static_value",
+            "isStaticValue": True, "isBucketed": False, "scale": "ratio",
+            "params": {"value": str(value), "format": PERCENT}, "references": [],
+            "customLabel": True}
+
+
+def share(column_id: str, label: str, part_kql: str, shift: str | None = None,
+          whole_kql: str | None = None) -> dict[str, dict[str, Any]]:
+    """A Lens formula `count(kql=part) / count()` with the helper columns Lens persists.
+
+    Kibana stores a formula as its text plus the columns it compiles to (two counts and the
+    `divide` math over them); the tests read the helpers to prove what is divided by what.
+    """
+    def arg(kql: str | None) -> str:
+        parts = ([f"kql='{kql}'"] if kql else []) + ([f"shift='{shift}'"] if shift else [])
+        return ", ".join(parts)
+
+    text = f"count({arg(part_kql)}) / count({arg(whole_kql)})"
+    part, whole, math = f"{column_id}X0", f"{column_id}X1", f"{column_id}X2"
+    hidden = {"customLabel": True}
+    return {
+        column_id: {"label": label, "dataType": "number", "operationType": "formula",
+                    "isBucketed": False, "scale": "ratio", "references": [math],
+                    "params": {"formula": text, "isFormulaBroken": False, "format": PERCENT},
+                    "customLabel": True},
+        part: {**count(f"Part of {label}", part_kql, shift), **hidden},
+        whole: {**count(f"Part of {label}", whole_kql, shift), **hidden},
+        math: {"label": f"Part of {label}", "dataType": "number", "operationType": "math",
+               "isBucketed": False, "scale": "ratio", "references": [part, whole],
+               "params": {"tinymathAst": {"type": "function", "name": "divide",
+                                          "args": [part, whole],
+                                          "location": {"min": 0, "max": len(text)},
+                                          "text": text}},
+               "customLabel": True},
+    }
+
+
+# ---------------------------------------------------------------- panels
+
 @dataclass
-class Panel:
-    """One Lens panel: named columns, the chart, and where it sits on the 48-column grid."""
+class Layer:
+    """One Lens layer; `kind` "referenceLine" draws static values (thresholds)."""
 
     id: str
-    title: str
-    grid: tuple[int, int, int, int]  # x, y, w, h
-    chart: str  # line | bar_stacked | bar_percentage_stacked | bar_horizontal | metric | table
     columns: dict[str, dict[str, Any]]
+    series: str = "line"
     x: str | None = None
     split: str | None = None
     y: list[str] = field(default_factory=list)
-    query: str = ""
+    right_axis: bool = False
+    kind: str = "data"
 
-    @property
-    def layer(self) -> str:
-        return f"{self.id}-layer"
+    def visible_columns(self) -> list[str]:
+        """Columns a table shows: not the helpers a formula compiles to."""
+        helpers = {ref for column in self.columns.values()
+                   for ref in column.get("references", [])}
+        return [c for c in self.columns if c not in helpers]
+
+    def xy(self) -> dict[str, Any]:
+        layer: dict[str, Any] = {"layerId": self.id, "layerType": self.kind,
+                                 "accessors": self.y}
+        if self.kind == "data":
+            layer.update(seriesType=self.series, xAccessor=self.x)
+            if self.split:
+                layer["splitAccessor"] = self.split
+        axis = "right" if self.right_axis else "left"
+        layer["yConfig"] = [{"forAccessor": a, "axisMode": axis}
+                            | ({"lineStyle": "dashed", "lineWidth": 2, "color": "#BD271E"}
+                               if self.kind == "referenceLine" else {}) for a in self.y]
+        return layer
+
+
+@dataclass
+class Panel:
+    """A Lens panel: what question it answers, its layers, its place on the 48-column grid."""
+
+    id: str
+    title: str
+    question: str
+    grid: tuple[int, int, int, int]  # x, y, w, h
+    chart: str  # line | bar_stacked | bar | bar_horizontal | metric | table
+    layers: list[Layer]
+    query: str = ""
+    metric: str | None = None
+    previous: str | None = None
+    sort_by: str | None = None
 
     def visualization(self) -> tuple[str, dict[str, Any]]:
+        first = self.layers[0]
         if self.chart == "metric":
-            return "lnsMetric", {"layerId": self.layer, "layerType": "data",
-                                 "metricAccessor": self.y[0]}
+            vis = {"layerId": first.id, "layerType": "data", "metricAccessor": self.metric}
+            if self.previous:
+                vis["secondaryMetricAccessor"] = self.previous
+                vis["secondaryPrefix"] = "previous period:"
+            return "lnsMetric", vis
         if self.chart == "table":
-            return "lnsDatatable", {"layerId": self.layer, "layerType": "data",
-                                    "columns": [{"columnId": c} for c in self.columns]}
-        layer = {"layerId": self.layer, "layerType": "data", "seriesType": self.chart,
-                 "xAccessor": self.x, "accessors": self.y}
-        if self.split:
-            layer["splitAccessor"] = self.split
-        return "lnsXY", {"preferredSeriesType": self.chart, "layers": [layer],
+            vis = {"layerId": first.id, "layerType": "data",
+                   "columns": [{"columnId": c} for c in first.visible_columns()]}
+            if self.sort_by:
+                vis["sorting"] = {"columnId": self.sort_by, "direction": "desc"}
+            return "lnsDatatable", vis
+        return "lnsXY", {"preferredSeriesType": self.chart,
+                         "layers": [layer.xy() for layer in self.layers],
                          "legend": {"isVisible": True, "position": "right"},
                          "valueLabels": "hide", "fittingFunction": "None"}
 
@@ -91,150 +220,465 @@ class Panel:
         return {
             "title": self.title, "visualizationType": vis_type, "type": "lens",
             "references": [{"type": "index-pattern", "id": DATA_VIEW,
-                            "name": f"indexpattern-datasource-layer-{self.layer}"}],
+                            "name": f"indexpattern-datasource-layer-{layer.id}"}
+                           for layer in self.layers],
             "state": {
                 "visualization": visualization,
                 "query": {"query": self.query, "language": "kuery"},
                 "filters": [],
-                "datasourceStates": {"formBased": {"layers": {self.layer: {
-                    "columns": self.columns, "columnOrder": list(self.columns),
-                    "incompleteColumns": {}}}}},
+                "datasourceStates": {"formBased": {"layers": {layer.id: {
+                    "columns": layer.columns, "columnOrder": list(layer.columns),
+                    "incompleteColumns": {}} for layer in self.layers}}},
                 "internalReferences": [], "adHocDataViews": {},
             },
         }
 
     def dashboard_panel(self) -> dict[str, Any]:
-        x, y, w, h = self.grid
-        return {"version": PANEL_VERSION, "type": "lens",
-                "gridData": {"x": x, "y": y, "w": w, "h": h, "i": self.id},
-                "panelIndex": self.id, "title": self.title,
+        return {**_grid_panel(self.id, "lens", self.title, self.grid),
                 "embeddableConfig": {"attributes": self.lens_attributes(), "enhancements": {}}}
 
+    def references(self) -> list[dict[str, str]]:
+        return [{"type": "index-pattern", "id": DATA_VIEW,
+                 "name": f"{self.id}:indexpattern-datasource-layer-{layer.id}"}
+                for layer in self.layers]
 
-def search_panel(panel_id: str, search_id: str, grid: tuple[int, int, int, int],
-                 title: str) -> tuple[dict[str, Any], dict[str, Any]]:
+
+@dataclass
+class Linked:
+    """A panel showing a stored object (saved search or map) by reference."""
+
+    id: str
+    kind: str  # search | map
+    target: str
+    title: str
+    question: str
+    grid: tuple[int, int, int, int]
+
+    def dashboard_panel(self) -> dict[str, Any]:
+        return {**_grid_panel(self.id, self.kind, self.title, self.grid),
+                "embeddableConfig": {"enhancements": {}}, "panelRefName": f"panel_{self.id}"}
+
+    def references(self) -> list[dict[str, str]]:
+        return [{"name": f"{self.id}:panel_{self.id}", "type": self.kind, "id": self.target}]
+
+
+@dataclass
+class Markdown:
+    """A markdown panel by value (a legacy `visualization` embeddable, as in Kibana's samples)."""
+
+    id: str
+    title: str
+    question: str
+    grid: tuple[int, int, int, int]
+    text: str
+
+    def dashboard_panel(self) -> dict[str, Any]:
+        saved_vis = {"title": self.title, "description": "", "type": "markdown",
+                     "params": {"fontSize": 12, "openLinksInNewTab": False,
+                                "markdown": self.text},
+                     "uiState": {}, "data": {"aggs": [], "searchSource": {}}}
+        return {**_grid_panel(self.id, "visualization", self.title, self.grid),
+                "embeddableConfig": {"savedVis": saved_vis, "enhancements": {}}}
+
+    def references(self) -> list[dict[str, str]]:
+        return []
+
+
+def _grid_panel(panel_id: str, kind: str, title: str,
+                grid: tuple[int, int, int, int]) -> dict[str, Any]:
     x, y, w, h = grid
-    panel = {"version": PANEL_VERSION, "type": "search",
-             "gridData": {"x": x, "y": y, "w": w, "h": h, "i": panel_id},
-             "panelIndex": panel_id, "title": title, "embeddableConfig": {"enhancements": {}},
-             "panelRefName": f"panel_{panel_id}"}
-    reference = {"name": f"{panel_id}:panel_{panel_id}", "type": "search", "id": search_id}
-    return panel, reference
+    return {"version": PANEL_VERSION, "type": kind, "panelIndex": panel_id, "title": title,
+            "gridData": {"x": x, "y": y, "w": w, "h": h, "i": panel_id}}
 
 
-ACCESS = 'event.dataset : "flask.access"'
-
-OVERVIEW = [
-    Panel("rate", "Requests by status class", (0, 0, 24, 12), "bar_stacked",
-          {"t": date_histogram(), "n": count("Requests"),
-           "c": terms("flask.status_class", "Status class", "n", 5)},
-          x="t", split="c", y=["n"], query=ACCESS),
-    Panel("errors", "Error rate (outcome share)", (24, 0, 24, 12), "bar_percentage_stacked",
-          {"t": date_histogram(), "n": count("Requests"),
-           "o": terms("event.outcome", "Outcome", "n", 3)},
-          x="t", split="o", y=["n"], query=ACCESS),
-    Panel("latency", "Latency p50 / p95 / p99", (0, 12, 24, 12), "line",
-          {"t": date_histogram(), "p50": percentile("event.duration", 50, "p50"),
-           "p95": percentile("event.duration", 95, "p95"),
-           "p99": percentile("event.duration", 99, "p99")},
-          x="t", y=["p50", "p95", "p99"], query=ACCESS),
-    Panel("routes", "Top routes by requests", (24, 12, 12, 12), "bar_horizontal",
-          {"r": terms("flask.route", "Route", "n"), "n": count("Requests")},
-          x="r", y=["n"], query=ACCESS),
-    Panel("slowroutes", "Top routes by p95 latency", (36, 12, 12, 12), "bar_horizontal",
-          {"r": terms("flask.route", "Route", "p"),
-           "p": percentile("event.duration", 95, "p95")},
-          x="r", y=["p"], query=ACCESS),
-    Panel("status", "Status codes", (0, 24, 16, 12), "bar_horizontal",
-          {"s": terms("http.response.status_code", "Status", "n", 15, "number"),
-           "n": count("Requests")},
-          x="s", y=["n"], query=ACCESS),
-    Panel("levels", "Log levels over time", (16, 24, 32, 12), "bar_stacked",
-          {"t": date_histogram(), "n": count(), "l": terms("log.level", "Level", "n", 5)},
-          x="t", split="l", y=["n"]),
-    Panel("clients", "Top clients", (0, 36, 16, 12), "bar_horizontal",
-          {"c": terms("client.ip", "Client", "n", 10, "ip"), "n": count("Requests")},
-          x="c", y=["n"], query=ACCESS),
-    Panel("geo", "Requests by country", (16, 36, 16, 12), "bar_horizontal",
-          {"g": terms("client.geo.country_iso_code", "Country", "n"), "n": count("Requests")},
-          x="g", y=["n"], query=ACCESS),
-    Panel("agents", "User agents", (32, 36, 16, 12), "bar_horizontal",
-          {"a": terms("user_agent.name", "Browser / client", "n"), "n": count("Requests")},
-          x="a", y=["n"], query=ACCESS),
-]
-
-PIPELINE = [
-    Panel("streams", "Events per data stream", (0, 0, 24, 12), "bar_stacked",
-          {"t": date_histogram(), "n": count(),
-           "d": terms("data_stream.dataset", "Dataset", "n", 5)},
-          x="t", split="d", y=["n"]),
-    Panel("lag", "Ingest lag (event.ingested - @timestamp, ms)", (24, 0, 24, 12), "line",
-          {"t": date_histogram(), "avg": average("flask.ingest_lag_ms", "Average"),
-           "p99": {**percentile("flask.ingest_lag_ms", 99, "p99"),
-                   "params": {"percentile": 99}}},
-          x="t", y=["avg", "p99"]),
-    Panel("tags", "Tagged events (parse, geo, redaction, slow)", (0, 12, 24, 12),
-          "bar_horizontal",
-          {"g": terms("tags", "Tag", "n", 15), "n": count()}, x="g", y=["n"]),
-    Panel("instances", "Events per service instance", (24, 12, 24, 12), "table",
-          {"s": terms("service.name", "Service", "n"), "h": terms("host.name", "Host", "n", 20),
-           "n": count()}),
-]
+def headline(panel_id: str, title: str, question: str, x: int,
+             columns_for: Any) -> Panel:
+    """A metric with the same measure over the previous period as its secondary value."""
+    columns = {**columns_for("v", None), **columns_for("prev", "previous")}
+    return Panel(panel_id, title, question, (x, 0, 8, 6), "metric",
+                 [Layer(f"{panel_id}-layer", columns)], query=ACCESS, metric="v",
+                 previous="prev")
 
 
-def dashboard(dash_id: str, title: str, description: str, panels: list[Panel],
-              searches: list[tuple[str, str, tuple[int, int, int, int], str]]) -> dict[str, Any]:
-    panel_json = [p.dashboard_panel() for p in panels]
-    references = [{"type": "index-pattern", "id": DATA_VIEW,
-                   "name": f"{p.id}:indexpattern-datasource-layer-{p.layer}"} for p in panels]
-    for panel_id, search_id, grid, search_title in searches:
-        panel, reference = search_panel(panel_id, search_id, grid, search_title)
-        panel_json.append(panel)
-        references.append(reference)
+# Controls (options lists) filter every panel of the overview dashboard.
+CONTROLS = [("service.name", "Service"), ("service.environment", "Environment"),
+            ("flask.route", "Route"), ("host.name", "Host")]
+
+
+def overview_panels(threshold: float) -> list[Any]:
+    return [
+        headline("kpi-requests", "Requests", "How many requests were served, against the "
+                 "previous period?", 0, lambda c, s: {c: count("Requests", shift=s)}),
+        headline("kpi-5xx", "5xx share", "What share of all requests failed on the server "
+                 "(5xx / all)?", 8, lambda c, s: share(c, "5xx share", SERVER_ERROR, s)),
+        headline("kpi-4xx", "4xx share", "What share of all requests were refused as client "
+                 "errors (4xx / all)?", 16, lambda c, s: share(c, "4xx share", CLIENT_ERROR, s)),
+        headline("kpi-p95", "p95 latency", "How slow are the slowest 5% of requests?", 24,
+                 lambda c, s: {c: percentile("event.duration", 95, "p95", s)}),
+        headline("kpi-p99", "p99 latency", "How slow are the slowest 1% of requests?", 32,
+                 lambda c, s: {c: percentile("event.duration", 99, "p99", s)}),
+        headline("kpi-clients", "Distinct clients", "How many different client addresses "
+                 "sent requests?", 40, lambda c, s: {c: unique_count("client.ip", "Clients", s)}),
+        Panel("traffic", "Requests and 5xx share (dashed: alert threshold)",
+              "How many requests arrive, what share fails with 5xx, and how close is that "
+              "share to the alert threshold?", (0, 6, 24, 13), "bar",
+              [Layer("traffic-requests", {"t": date_histogram(), "n": count("Requests")},
+                     "bar", "t", None, ["n"]),
+               Layer("traffic-share", {"t": date_histogram(),
+                                       **share("e", "5xx share", SERVER_ERROR)},
+                     "line", "t", None, ["e"], right_axis=True),
+               Layer("traffic-threshold", {"thr": static_value(threshold, "Alert threshold")},
+                     y=["thr"], right_axis=True, kind="referenceLine")],
+              query=ACCESS),
+        Panel("latency", "Latency p50 / p95 / p99",
+              "How fast are typical and slow requests over time?", (24, 6, 24, 13), "line",
+              [Layer("latency-layer", {
+                  "t": date_histogram(), "p50": percentile("event.duration", 50, "p50"),
+                  "p95": percentile("event.duration", 95, "p95"),
+                  "p99": percentile("event.duration", 99, "p99")},
+                  "line", "t", None, ["p50", "p95", "p99"])], query=ACCESS),
+        Panel("routes", "Routes by 5xx responses",
+              "Which routes hurt users most: most 5xx responses, with their requests, 5xx "
+              "share and p95 latency?", (0, 19, 30, 14), "table",
+              [Layer("routes-layer", {
+                  "r": terms("flask.route", "Route", "f", 20),
+                  "f": count("5xx responses", SERVER_ERROR), "n": count("Requests"),
+                  **share("e", "5xx share", SERVER_ERROR),
+                  "p": percentile("event.duration", 95, "p95 latency")})],
+              query=ACCESS, sort_by="f"),
+        Panel("latency-histogram", "Latency distribution",
+              "How are request durations distributed (is there a slow tail)?",
+              (30, 19, 18, 14), "bar",
+              [Layer("latency-histogram-layer", {
+                  "d": histogram("event.duration", "Duration"), "n": count("Requests")},
+                  "bar", "d", None, ["n"])], query=ACCESS),
+        Linked("map", "map", "flask-client-map", "Client locations",
+               "Where do requests come from?", (0, 33, 30, 15)),
+        Panel("countries", "Top countries", "Which countries send the most requests?",
+              (30, 33, 18, 15), "bar_horizontal",
+              [Layer("countries-layer", {
+                  "g": terms("client.geo.country_iso_code", "Country", "n"),
+                  "n": count("Requests")}, "bar_horizontal", "g", None, ["n"])],
+              query=ACCESS),
+        Linked("latest-5xx", "search", "flask-5xx", "Latest 5xx requests",
+               "Which requests failed last? (the request id opens all its events)",
+               (0, 48, 48, 12)),
+        Linked("latest-errors", "search", "flask-errors", "Latest errors with stack traces",
+               "Which errors were logged last, and where? (the request id opens all its "
+               "events)", (0, 60, 48, 14)),
+        Markdown("help", "About this dashboard", "What does this dashboard show and where "
+                 "does its data come from?", (0, 74, 48, 8), HELP),
+    ]
+
+
+HELP = """\
+**Flask service overview.** Access events (`event.dataset: flask.access`, one per request) and \
+application logs of the Flask services, written by the `flask_logstash` package, enriched by \
+Logstash (GeoIP, user agent) into the `logs-flask.*-*` data streams.
+
+- The controls at the top filter every panel by service, environment, route and host.
+- Headline numbers compare the selected time range with the previous period of the same length.
+- *5xx share* is 5xx responses divided by all requests; the dashed line is the error-ratio \
+alert's threshold (`ALERT_ERROR_RATIO` in `.env`).
+- Latencies are `event.duration`, measured in the app from request start to response.
+- In the two tables, the request id links to every event of that request.
+- Delivery, parsing and ingest problems: [Logging pipeline health](#/view/flask-pipeline-health).
+"""
+
+
+def pipeline_panels() -> list[Any]:
+    return [
+        Panel("streams", "Events per second per dataset",
+              "How many events per second does each dataset receive?", (0, 0, 24, 12),
+              "line", [Layer("streams-layer", {
+                  "t": date_histogram(), "n": count("Events per second", per_second=True),
+                  "d": terms("data_stream.dataset", "Dataset", "n", 5)},
+                  "line", "t", "d", ["n"])]),
+        Panel("lag", "Ingest lag p95 (event.ingested - @timestamp)",
+              "How long do events take from the app to Elasticsearch?", (24, 0, 24, 12),
+              "line", [Layer("lag-layer", {
+                  "t": date_histogram(),
+                  "p95": percentile("flask.ingest_lag_ms", 95, "p95 (ms)", duration=False),
+                  "p99": percentile("flask.ingest_lag_ms", 99, "p99 (ms)", duration=False)},
+                  "line", "t", None, ["p95", "p99"])]),
+        Panel("failures", "Events tagged with failures",
+              "How many events failed JSON parsing or redaction in Logstash?",
+              (0, 12, 24, 12), "bar_stacked", [Layer("failures-layer", {
+                  "t": date_histogram(), "n": count(),
+                  "g": terms("tags", "Tag", "n", 5)}, "bar_stacked", "t", "g", ["n"])],
+              query=FAILURE_TAGS),
+        Panel("losses", "Delivery-loss reports of the logging package",
+              "Which services reported log events lost before reaching Logstash?",
+              (24, 12, 24, 12), "bar_stacked", [Layer("losses-layer", {
+                  "t": date_histogram(), "n": count("Loss reports"),
+                  "s": terms("service.name", "Service", "n", 10)},
+                  "bar_stacked", "t", "s", ["n"])], query=DELIVERY_LOSS),
+        Panel("tags", "All tags", "Which tags does Logstash set, and how often?",
+              (0, 24, 24, 12), "bar_horizontal", [Layer("tags-layer", {
+                  "g": terms("tags", "Tag", "n", 15), "n": count()},
+                  "bar_horizontal", "g", None, ["n"])]),
+        Panel("instances", "Events per service instance",
+              "Which services and hosts send events, and how many?", (24, 24, 24, 12),
+              "table", [Layer("instances-layer", {
+                  "s": terms("service.name", "Service", "n"),
+                  "h": terms("host.name", "Host", "n", 20), "n": count()})]),
+    ]
+
+
+def control_group(controls: list[tuple[str, str]]) -> tuple[dict[str, Any], list[dict]]:
+    """Options-list controls in the 8.x `controlGroupInput` form; each refers to the data view
+    as `controlGroup_<id>:optionsListDataView` (dashboard reference extraction)."""
+    panels = {}
+    references = []
+    for order, (field_name, title) in enumerate(controls):
+        control_id = "control-" + field_name.replace(".", "-")
+        panels[control_id] = {"order": order, "width": "medium", "grow": True,
+                              "type": "optionsListControl",
+                              "explicitInput": {"id": control_id, "fieldName": field_name,
+                                                "title": title, "selectedOptions": [],
+                                                "enhancements": {}}}
+        references.append({"name": f"controlGroup_{control_id}:optionsListDataView",
+                           "type": "index-pattern", "id": DATA_VIEW})
+    group = {"controlStyle": "oneLine", "chainingSystem": "HIERARCHICAL",
+             "ignoreParentSettingsJSON": json.dumps({
+                 "ignoreFilters": False, "ignoreQuery": False, "ignoreTimerange": False,
+                 "ignoreValidations": False}),
+             "panelsJSON": json.dumps(panels)}
+    return group, references
+
+
+def dashboard(dash_id: str, title: str, description: str, panels: list[Any],
+              controls: list[tuple[str, str]]) -> dict[str, Any]:
+    references = [ref for p in panels for ref in p.references()]
+    attributes: dict[str, Any] = {
+        "title": title, "description": description, "version": 1,
+        "timeRestore": True, "timeFrom": "now-24h", "timeTo": "now",
+        "refreshInterval": {"pause": False, "value": 30000},
+        "optionsJSON": json.dumps({"useMargins": True, "syncColors": False,
+                                   "syncCursor": True, "syncTooltips": False,
+                                   "hidePanelTitles": False}),
+        "panelsJSON": json.dumps([p.dashboard_panel() for p in panels]),
+        "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps(
+            {"query": {"query": "", "language": "kuery"}, "filter": []})},
+    }
+    if controls:
+        attributes["controlGroupInput"], control_refs = control_group(controls)
+        references.extend(control_refs)
+    return {"type": "dashboard", "id": dash_id, "attributes": attributes,
+            "references": references,
+            "coreMigrationVersion": CORE_VERSION, "typeMigrationVersion": "8.7.0"}
+
+
+# ---------------------------------------------------------------- map, data view, searches
+
+def client_map() -> dict[str, Any]:
+    """A Maps object: basemap plus client locations clustered on a grid (`ES_GEO_GRID`).
+
+    typeMigrationVersion 8.4.0 is the last migration of the maps plugin's own list
+    (maps server/saved_objects/saved_object_migrations.ts); Kibana migrates it forward.
+    """
+    layers = [
+        {"id": "basemap", "type": "EMS_VECTOR_TILE", "label": None, "visible": True,
+         "alpha": 1, "includeInFitToBounds": True, "style": {"type": "EMS_VECTOR_TILE"},
+         "sourceDescriptor": {"type": "EMS_TMS", "isAutoSelect": True,
+                              "lightModeDefault": "road_map_desaturated"}},
+        {"id": "clients", "type": "GEOJSON_VECTOR", "label": "Requests by client location",
+         "visible": True, "alpha": 0.75, "includeInFitToBounds": True, "joins": [],
+         "query": {"query": ACCESS, "language": "kuery"},
+         "sourceDescriptor": {"type": "ES_GEO_GRID", "id": "clients-source",
+                              "geoField": "client.geo.location", "requestType": "point",
+                              "resolution": "COARSE", "metrics": [{"type": "count"}],
+                              "applyGlobalQuery": True, "applyGlobalTime": True,
+                              "applyForceRefresh": True,
+                              "indexPatternRefName": "layer_1_source_index_pattern"},
+         "style": {"type": "VECTOR", "isTimeAware": True, "properties": {
+             "fillColor": {"type": "DYNAMIC", "options": {
+                 "color": "Yellow to Red", "field": {"name": "doc_count", "origin": "source"},
+                 "fieldMetaOptions": {"isEnabled": True, "sigma": 3}, "type": "ORDINAL"}},
+             "iconSize": {"type": "DYNAMIC", "options": {
+                 "minSize": 6, "maxSize": 30, "field": {"name": "doc_count", "origin": "source"},
+                 "fieldMetaOptions": {"isEnabled": True, "sigma": 3}}},
+             "lineColor": {"type": "STATIC", "options": {"color": "#FFFFFF"}},
+             "lineWidth": {"type": "STATIC", "options": {"size": 1}}}}},
+    ]
+    return {"type": "map", "id": "flask-client-map",
+            "attributes": {
+                "title": "Flask: client locations",
+                "description": "Requests clustered by client.geo.location (Logstash GeoIP).",
+                "layerListJSON": json.dumps(layers),
+                "mapStateJSON": json.dumps({"zoom": 1.2, "center": {"lon": 0, "lat": 20},
+                                            "timeFilters": {"from": "now-24h", "to": "now"},
+                                            "refreshConfig": {"isPaused": True, "interval": 0},
+                                            "query": {"query": "", "language": "kuery"},
+                                            "filters": [], "settings": {}}),
+                "uiStateJSON": json.dumps({"isLayerTOCOpen": True, "openTOCDetails": []})},
+            "references": [{"name": "layer_1_source_index_pattern", "type": "index-pattern",
+                            "id": DATA_VIEW}],
+            "coreMigrationVersion": CORE_VERSION, "typeMigrationVersion": "8.4.0"}
+
+
+def data_view() -> dict[str, Any]:
+    # The request id renders as a link to the saved search of every event with that id: the
+    # "drilldown" from any row that shows it (Discover, saved-search panels). Field formatter
+    # `url` (data field_formats url.ts) URL-encodes {{value}}.
+    story = ("/app/discover#/view/" + REQUEST_STORY + "?_a=(query:(language:kuery,"
+             "query:'http.request.id : \"{{value}}\"'))")
+    formats = {
+        "event.duration": {"id": "duration", "params": {
+            "inputFormat": "nanoseconds", "outputFormat": "humanizePrecise",
+            "outputPrecision": 1}},
+        "http.request.id": {"id": "url", "params": {
+            "type": "a", "urlTemplate": story, "labelTemplate": "{{value}}"}},
+    }
+    return {"type": "index-pattern", "id": DATA_VIEW,
+            "attributes": {"title": DATA_VIEW_PATTERN, "name": "Flask logs",
+                           "timeFieldName": "@timestamp",
+                           "fieldFormatMap": json.dumps(formats)},
+            "references": [], "coreMigrationVersion": CORE_VERSION,
+            "typeMigrationVersion": "7.11.0"}
+
+
+def saved_search(search_id: str, title: str, description: str, query: str,
+                 columns: list[str]) -> dict[str, Any]:
+    source = {"query": {"query": query, "language": "kuery"}, "filter": [],
+              "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"}
+    return {"type": "search", "id": search_id,
+            "attributes": {"title": title, "description": description, "columns": columns,
+                           "sort": [["@timestamp", "desc"]],
+                           "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps(source)}},
+            "references": [{"name": "kibanaSavedObjectMeta.searchSourceJSON.index",
+                            "type": "index-pattern", "id": DATA_VIEW}],
+            "coreMigrationVersion": CORE_VERSION, "typeMigrationVersion": "7.9.3"}
+
+
+def searches() -> list[dict[str, Any]]:
+    return [
+        saved_search("flask-errors", "Flask: errors with stack traces",
+                     "ERROR events that carry a stack trace, newest first.",
+                     'log.level : "error" and error.stack_trace : *',
+                     ["service.name", "error.type", "error.message", "url.path",
+                      "http.request.id"]),
+        saved_search("flask-5xx", "Flask: latest 5xx requests",
+                     "Access events answered with a 5xx status, newest first.",
+                     f"{ACCESS} and {SERVER_ERROR}",
+                     ["service.name", "http.request.method", "flask.route",
+                      "http.response.status_code", "event.duration", "http.request.id"]),
+        saved_search("flask-slow-requests", "Flask: slow requests",
+                     "Access events Logstash tagged slow_request (event.duration above "
+                     "SLOW_REQUEST_MS).", f'{ACCESS} and tags : "slow_request"',
+                     ["http.request.method", "flask.route", "http.response.status_code",
+                      "event.duration", "http.request.id"]),
+        saved_search(REQUEST_STORY, "Flask: one request's whole story",
+                     "Every event of one request. Opened from a request id link, or replace "
+                     "the example id in the query.",
+                     'http.request.id : "paste-a-request-id-here"',
+                     ["log.level", "log.logger", "message", "event.dataset", "event.duration"]),
+    ]
+
+
+# ---------------------------------------------------------------- alert rules
+
+def esql_rule(name: str, esql: str, window_minutes: int) -> dict[str, Any]:
+    """An `.es-query` rule in ES|QL mode: it fires for every row the query returns (Kibana
+    requires thresholdComparator ">" and threshold [0] there; response-ops es_query/v1.ts), so
+    the condition lives in the query's last WHERE; Kibana adds the time-window filter on
+    timeField. Every param is stated so the file reads as Kibana stores it."""
+    return {"name": name, "rule_type_id": ".es-query", "consumer": "stackAlerts",
+            "tags": ["flask-elk-bundle"], "schedule": {"interval": "1m"},
+            "params": {"searchType": "esqlQuery", "esqlQuery": {"esql": esql},
+                       "timeField": "@timestamp", "size": 10, "aggType": "count",
+                       "groupBy": "row", "excludeHitsFromPreviousRun": False,
+                       "threshold": [0], "thresholdComparator": ">",
+                       "timeWindowSize": window_minutes, "timeWindowUnit": "m"},
+            "actions": []}
+
+
+class SettingError(ValueError):
+    """A .env value the rules cannot use."""
+
+
+def setting(env: dict[str, str], name: str, kind: type, low: float, high: float) -> Any:
+    """One alert setting, checked: it is written into ES|QL text, so only a plain number in
+    range is accepted."""
+    raw = env.get(name)
+    if raw is None:
+        raise SettingError(f"{name} is missing from .env")
+    try:
+        value = kind(raw)
+    except ValueError:
+        noun = "whole number" if kind is int else "number"
+        raise SettingError(f"{name}={raw!r} in .env is not a {noun}") from None
+    if not low <= value <= high:
+        raise SettingError(f"{name}={raw} in .env must be between {low} and {high}")
+    return value
+
+
+def rules(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    window = setting(env, "ALERT_WINDOW_MINUTES", int, 1, 1440)
+    ratio = setting(env, "ALERT_ERROR_RATIO", float, 0.0001, 0.9999)
+    minimum = setting(env, "ALERT_MIN_REQUESTS", int, 1, 10**9)
+    p95_ms = setting(env, "ALERT_P95_LATENCY_MS", int, 1, 10**7)
+    error_ratio = (
+        f"FROM {ACCESS_STREAMS}\n"
+        '| WHERE event.dataset == "flask.access"\n'
+        "| EVAL server_error = CASE(http.response.status_code >= 500, 1, 0)\n"
+        "| STATS requests = COUNT(*), server_errors = SUM(server_error) BY service.name\n"
+        "| EVAL error_ratio = TO_DOUBLE(server_errors) / requests\n"
+        f"| WHERE requests >= {minimum} AND error_ratio > {ratio}\n"
+        "| KEEP service.name, requests, server_errors, error_ratio")
+    latency = (
+        f"FROM {ACCESS_STREAMS}\n"
+        '| WHERE event.dataset == "flask.access"\n'
+        "| STATS requests = COUNT(*), p95_ns = PERCENTILE(event.duration, 95) BY service.name\n"
+        "| EVAL p95_ms = p95_ns / 1000000\n"
+        f"| WHERE requests >= {minimum} AND p95_ms > {p95_ms}\n"
+        "| KEEP service.name, requests, p95_ms")
     return {
-        "type": "dashboard", "id": dash_id,
-        "attributes": {
-            "title": title, "description": description, "version": 1,
-            "timeRestore": True, "timeFrom": "now-24h", "timeTo": "now",
-            "refreshInterval": {"pause": False, "value": 30000},
-            "optionsJSON": json.dumps({"useMargins": True, "syncColors": False,
-                                       "syncCursor": True, "syncTooltips": False,
-                                       "hidePanelTitles": False}),
-            "panelsJSON": json.dumps(panel_json),
-            "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps(
-                {"query": {"query": "", "language": "kuery"}, "filter": []})},
-        },
-        "references": references,
-        "coreMigrationVersion": "8.8.0", "typeMigrationVersion": "8.7.0",
+        "flask-error-rate": esql_rule(
+            f"Flask: 5xx share above {ratio:.0%} over {window} min", error_ratio, window),
+        "flask-latency-p95": esql_rule(
+            f"Flask: p95 latency above {p95_ms} ms over {window} min", latency, window),
     }
 
 
-def build() -> str:
-    objects = [
-        dashboard("flask-overview", "Flask service overview",
-                  "Traffic, errors, latency, routes, clients and recent errors of the Flask "
-                  "services.", OVERVIEW,
-                  [("recent", "flask-errors", (0, 48, 48, 14), "Recent errors")]),
-        dashboard("flask-pipeline-health", "Logging pipeline health",
-                  "Events per data stream, ingest lag, tagged events and senders.", PIPELINE,
-                  []),
-    ]
+# ---------------------------------------------------------------- output
+
+def _ndjson(objects: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(o, separators=(",", ":"), sort_keys=True) + "\n" for o in objects)
 
 
-def lens_columns(dashboard_object: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every Lens column of a built dashboard (for the field checks)."""
-    columns = []
-    for panel in json.loads(dashboard_object["attributes"]["panelsJSON"]):
-        attributes = panel["embeddableConfig"].get("attributes")
-        if not attributes:
-            continue
-        layers = attributes["state"]["datasourceStates"]["formBased"]["layers"]
-        for layer in layers.values():
-            columns.extend(layer["columns"].values())
-    return columns
+def build_all() -> dict[Path, str]:
+    """Every generated file and its content."""
+    env = settings()
+    overview = overview_panels(setting(env, "ALERT_ERROR_RATIO", float, 0.0001, 0.9999))
+    files = {
+        OBJECTS_DIR / "flask-logs.ndjson": _ndjson([data_view(), *searches()]),
+        OBJECTS_DIR / "dashboards.ndjson": _ndjson([
+            client_map(),
+            dashboard("flask-overview", "Flask service overview",
+                      "Requests, error share, latency, routes, client locations and the "
+                      "latest failures of the Flask services.", overview, CONTROLS),
+            dashboard("flask-pipeline-health", "Logging pipeline health",
+                      "Event rates, ingest lag, failed parsing or redaction, delivery losses "
+                      "and senders.", pipeline_panels(), []),
+        ]),
+    }
+    for rule_id, rule in rules(env).items():
+        files[RULES_DIR / f"{rule_id}.json"] = json.dumps(rule, indent=2) + "\n"
+    return files
+
+
+def all_panels() -> dict[str, list[Any]]:
+    """The panel specs per dashboard id (for the tests and the docs)."""
+    return {"flask-overview": overview_panels(float(settings()["ALERT_ERROR_RATIO"])),
+            "flask-pipeline-health": pipeline_panels()}
 
 
 if __name__ == "__main__":
-    OUT.write_text(build())
-    print(f"wrote {OUT}")
+    try:
+        built = build_all()
+    except SettingError as exc:
+        raise SystemExit(f"build_saved_objects: {exc}") from None
+    for path, text in built.items():
+        path.write_text(text)
+        print(f"wrote {path}")

@@ -231,6 +231,16 @@ def provision_kibana(*, url: str, username: str, password: str, ca_file: str | N
     session.verify = ca_file if ca_file else True
     wait_for_kibana(session, url.rstrip("/"), timeout)
     lines = import_objects(session, url.rstrip("/"), files)
+    # Each rule stands alone: one Kibana refuses does not keep the others from being applied,
+    # and every refusal is reported.
+    failures = []
     for path in sorted(rules_dir.glob("*.json")) if rules_dir else ():
-        lines.append(apply_rule(session, url.rstrip("/"), path))
+        try:
+            lines.append(apply_rule(session, url.rstrip("/"), path))
+        except ProvisioningError as exc:
+            failures.append(str(exc))
+    if failures:
+        done = "; ".join(line for line in lines if line.startswith("rule ")) or "none"
+        raise ProvisioningError(f"{len(failures)} rule(s) failed: {'; '.join(failures)} "
+                                f"(applied: {done})")
     return lines

@@ -45,9 +45,15 @@ def pinned_kibana_version() -> str:
 #                  (modelVersions 1-6)
 #   dashboard:     src/platform/plugins/shared/dashboard/server/dashboard_saved_object/
 #                  dashboard_saved_object.ts (modelVersions 1-4)
+#   map:           x-pack/platform/plugins/shared/maps/server/saved_objects/
+#                  setup_saved_objects.ts + saved_object_migrations.ts (legacy up to 8.4.0;
+#                  the data plugin's filter migrations it merges in may add later ones, so
+#                  8.4.0 is a floor: the fake refuses some maps Kibana would take, never the
+#                  reverse)
 # The stored source could not be pinned to the 9.5 branch; these are the snapshot's values.
 # Only types the bundle ships are importable here (a real Kibana registers many more).
-LATEST_TYPE_VERSIONS = {"index-pattern": "8.0.0", "search": "10.6.0", "dashboard": "10.4.0"}
+LATEST_TYPE_VERSIONS = {"index-pattern": "8.0.0", "search": "10.6.0", "dashboard": "10.4.0",
+                        "map": "8.4.0"}
 
 # SO_IMPORT lib/validate_references.ts: REF_TYPES_TO_VALIDATE.
 VALIDATED_REFERENCE_TYPES = ("index-pattern", "search")
@@ -245,7 +251,21 @@ def validate_es_query_params(params: Any) -> dict[str, Any]:
     for key, only_for in (("esQuery", "esQuery"), ("index", "esQuery"),
                           ("esqlQuery", "esqlQuery"), ("searchConfiguration", "searchSource")):
         _require(search_type == only_for or key not in out, f"[{key}]: a value wasn't expected")
+    if "timeField" in out:
+        # timeField: schema.conditional(... string({minLength: 1}), maybe(string({minLength: 1})))
+        _require(isinstance(out["timeField"], str) and bool(out["timeField"]),
+                 "[timeField]: value has length [0] but it must have a minimum length of [1].")
     if search_type == "esqlQuery":
+        # esqlQuery: schema.object({esql: schema.string({minLength: 1})}): an object whose only
+        # key is a non-empty `esql` string (config-schema objects refuse unknown keys).
+        esql = out.get("esqlQuery")
+        _require(isinstance(esql, dict), "[esqlQuery]: expected a plain object value")
+        for key in esql:
+            _require(key == "esql", f"[esqlQuery.{key}]: definition for this key is missing")
+        _require(isinstance(esql.get("esql"), str) and bool(esql["esql"].strip()),
+                 "[esqlQuery.esql]: expected a non-empty string")
+        # validateParams, ES|QL branch: the condition lives in the query, so Kibana insists on
+        # "more than zero rows"; the other cross-field checks are skipped.
         _require(bool(out.get("timeField")), "[timeField]: is required")
         _require(out["thresholdComparator"] == ">",
                  "[thresholdComparator]: is required to be greater than")

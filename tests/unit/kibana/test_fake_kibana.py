@@ -206,3 +206,39 @@ def test_esql_mode_needs_greater_than_zero(kibana):
     assert rule_call(kibana, "POST", {**RULE, "params": params}).status_code == 400
     params["threshold"] = [0]
     assert rule_call(kibana, "POST", {**RULE, "params": params}).status_code == 200
+
+
+ESQL_PARAMS = {"searchType": "esqlQuery", "esqlQuery": {"esql": "FROM logs-* | LIMIT 1"},
+               "timeField": "@timestamp", "size": 0, "threshold": [0],
+               "thresholdComparator": ">", "timeWindowSize": 5, "timeWindowUnit": "m"}
+
+
+def test_esql_params_are_stored_defaulted_and_may_alert_per_row(kibana):
+    params = {**ESQL_PARAMS, "groupBy": "row"}
+    assert rule_call(kibana, "POST", {**RULE, "params": params}).status_code == 200
+    stored = rule_call(kibana, "GET", None).json()["params"]
+    assert stored == {**params, "aggType": "count", "excludeHitsFromPreviousRun": True}
+
+
+@pytest.mark.parametrize("change", [
+    {"esqlQuery": "FROM logs-* | LIMIT 1"},  # a string, not {esql: ...}
+    {"esqlQuery": {"esql": ""}},
+    {"esqlQuery": {"esql": "FROM logs-*", "query": "x"}},
+    {"esqlQuery": {}},
+    {"timeField": ""},
+    {"timeField": None},
+    {"thresholdComparator": ">="},
+    {"threshold": [1]},
+    {"index": ["logs-*"]},  # DSL-only keys are never allowed in ES|QL mode
+    {"esQuery": '{"query": {"match_all": {}}}'},
+    {"searchConfiguration": {}},
+    {"timeWindowSize": 0},
+])
+def test_esql_params_kibana_refuses_are_a_400(kibana, change):
+    params = {k: v for k, v in {**ESQL_PARAMS, **change}.items() if v is not None}
+    if change == {"timeField": None}:
+        params.pop("timeField", None)
+    resp = rule_call(kibana, "POST", {**RULE, "params": params})
+    assert resp.status_code == 400, resp.json()
+    assert resp.json()["message"].startswith("params invalid")
+    assert kibana.rules == {}

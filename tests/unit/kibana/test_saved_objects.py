@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.support import es_mappings
+from tests.unit.kibana import object_fields
 
 OBJECTS_DIR = REPO_ROOT / "kibana" / "saved_objects"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -23,10 +24,7 @@ def objects():
 
 
 def all_mapped_fields():
-    fields = {}
-    for template in es_mappings.index_templates():
-        fields.update(es_mappings.mapped_fields(template))
-    return fields
+    return object_fields.mapped_fields()
 
 
 def test_every_object_has_type_id_attributes_and_migration_versions():
@@ -66,20 +64,12 @@ def test_the_data_view_covers_every_bundle_stream():
             assert re.fullmatch(pattern.replace(".", r"\.").replace("*", ".*"), stream)
 
 
-def fields_in_query(query):
-    return set(re.findall(r"([A-Za-z_@][\w.@]*)\s*:", query))
-
-
 def test_every_field_a_search_uses_is_mapped():
     mapped = all_mapped_fields()
     for obj in objects():
         if obj["type"] != "search":
             continue
-        source = json.loads(obj["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
-        used = fields_in_query(source["query"]["query"]) | set(obj["attributes"]["columns"])
-        used |= {field for field, _ in obj["attributes"]["sort"]}
-        for field in used:
-            assert field in mapped, f"{obj['id']} uses unmapped {field}"
+        assert not object_fields.problems(list(object_fields.object_uses(obj)), mapped)
 
 
 def test_duration_format_is_on_a_numeric_field():
@@ -98,8 +88,10 @@ def test_no_absolute_time_is_baked_in():
 
 @pytest.mark.parametrize("bad", ["http.request.idx", "nonexistent.field"])
 def test_the_field_check_catches_an_unmapped_field(bad):
-    assert bad not in all_mapped_fields()
-    assert bad in fields_in_query(f'{bad} : "x"')
+    uses = list(object_fields.kql_uses("probe", f'{bad} : "x"'))
+    assert [u.field for u in uses] == [bad, bad]
+    assert object_fields.problems(uses, all_mapped_fields()) == [
+        f"probe: {bad} is not mapped", f"probe: {bad} is not mapped"]
 
 
 def load_builder():
@@ -113,8 +105,15 @@ def load_builder():
     return module
 
 
-def test_committed_dashboards_equal_a_fresh_build():
-    assert (OBJECTS_DIR / "dashboards.ndjson").read_text() == load_builder().build()
+def test_committed_objects_and_rules_equal_a_fresh_build():
+    built = load_builder().build_all()
+    assert {p.name for p in built} >= {"flask-logs.ndjson", "dashboards.ndjson",
+                                       "flask-error-rate.json", "flask-latency-p95.json"}
+    for path, text in built.items():
+        assert path.read_text() == text, f"{path.name} differs: run kibana/build_saved_objects.py"
+    generated_rules = {p for p in built if p.suffix == ".json"}
+    assert set((REPO_ROOT / "kibana" / "rules").glob("*.json")) == generated_rules
+    assert set(OBJECTS_DIR.glob("*.ndjson")) == {p for p in built if p.suffix == ".ndjson"}
 
 
 def test_both_dashboards_ship():
@@ -139,33 +138,67 @@ def test_lens_reference_names_follow_kibanas_rules():
                     own = f"indexpattern-datasource-layer-{layer}"
                     assert own in {r["name"] for r in attrs["references"]}
                     assert f"{index}:{own}" in names
-            else:
+            elif "panelRefName" in panel:
                 assert f"{index}:{panel['panelRefName']}" in names
-
-
-NUMERIC_OPS = {"percentile", "average", "sum", "median", "max", "min"}
-
-
-def test_every_field_a_visualization_uses_is_mapped_with_a_usable_type():
-    builder = load_builder()
-    mapped = all_mapped_fields()
-    usable_for_terms = {"keyword", "constant_keyword", "ip"} | es_mappings.NUMERIC_TYPES
+            else:  # by value without data: the help text
+                assert panel["type"] == "visualization"
+                assert panel["embeddableConfig"]["savedVis"]["type"] == "markdown"
+        # Controls refer to the data view as controlGroup_<id>:optionsListDataView (dashboard
+        # reference extraction of the controls plugin); a control without one has no options.
+        controls = json.loads(obj["attributes"].get("controlGroupInput", {}).get("panelsJSON",
+                                                                                   "{}"))
+        for control_id, control in controls.items():
+            assert control["explicitInput"]["id"] == control_id
+            assert f"controlGroup_{control_id}:optionsListDataView" in names
     for obj in objects():
-        if obj["type"] != "dashboard":
-            continue
-        for column in builder.lens_columns(obj):
-            source = column.get("sourceField")
-            if source in (None, "___records___"):
-                continue
-            assert source in mapped, f"{obj['id']}: {source} is not mapped"
-            kind = mapped[source]
-            op = column["operationType"]
-            if op in NUMERIC_OPS:
-                assert kind in es_mappings.NUMERIC_TYPES, f"{op} on {source} ({kind})"
-            elif op == "terms":
-                assert kind in usable_for_terms, f"terms on {source} ({kind})"
-            elif op == "date_histogram":
-                assert kind in {"date", "date_nanos"}, source
+        if obj["type"] == "map":
+            names = {r["name"] for r in obj["references"]}
+            for layer in json.loads(obj["attributes"]["layerListJSON"]):
+                ref_name = layer["sourceDescriptor"].get("indexPatternRefName")
+                assert ref_name is None or ref_name in names, layer["id"]
+
+
+def test_every_field_every_object_uses_is_mapped_with_a_type_that_supports_the_use():
+    uses = [use for obj in objects() for use in object_fields.object_uses(obj)]
+    kinds = {use.kind for use in uses}
+    # The walk reaches panels, controls, column filters, formulas and map layers.
+    assert {"control", "geo", "range", "terms", "numeric", "date_histogram", "histogram",
+            "unique_count", "format:url"} <= kinds
+    assert object_fields.problems(uses, all_mapped_fields()) == []
+
+
+def uses_of_a_build(builder):
+    built = builder.build_all()
+    uses = []
+    for path, text in built.items():
+        if path.suffix == ".ndjson":
+            for line in text.splitlines():
+                uses.extend(object_fields.object_uses(json.loads(line)))
+        else:
+            uses.extend(object_fields.rule_uses(path.stem, json.loads(text)))
+    return uses
+
+
+@pytest.mark.parametrize("constant", ["ACCESS", "SERVER_ERROR", "DELIVERY_LOSS",
+                                      "FAILURE_TAGS"])
+def test_renaming_a_field_in_a_shared_filter_to_an_unmapped_one_fails(constant):
+    # The mutation issue 17 found surviving: the access filter renamed emptied nine panels.
+    builder = load_builder()
+    original = getattr(builder, constant)
+    field = re.match(r"[\w.@]+", original)[0]
+    setattr(builder, constant, original.replace(field, field + "x", 1))
+    found = object_fields.problems(uses_of_a_build(builder), all_mapped_fields())
+    assert found
+    assert all(f"{field}x is not mapped" in p for p in found)
+
+
+def test_a_field_used_for_something_its_type_cannot_do_fails():
+    builder = load_builder()
+    builder.CONTROLS = [*builder.CONTROLS, ("message", "Message")]
+    builder.SERVER_ERROR = "url.path >= 500"
+    found = object_fields.problems(uses_of_a_build(builder), all_mapped_fields())
+    assert any("control on message, mapped as match_only_text" in p for p in found)
+    assert any("range on url.path" in p for p in found)
 
 
 def test_kibana_9_5_migrates_every_committed_object_instead_of_refusing_it():
