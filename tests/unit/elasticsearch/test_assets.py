@@ -82,3 +82,13 @@ def test_roles_use_real_privileges_and_the_writer_is_least_privilege():
 def test_users_carry_no_password():
     for path in (ASSETS / "users").glob("*.json"):
         assert "password" not in json.loads(path.read_text())
+
+
+def test_mapping_failures_land_in_a_failure_store_the_reader_can_read():
+    # On 9.2+ a document that fails mapping goes to <stream>::failures instead of Logstash's
+    # DLQ; the templates state it rather than inherit it, and people reading logs see them.
+    for template in (ASSETS / "index_templates").glob("*.json"):
+        options = json.loads(template.read_text())["template"].get("data_stream_options", {})
+        assert options.get("failure_store", {}).get("enabled") is True, template.name
+    reader = json.loads((ASSETS / "roles" / "flask_logs_reader.json").read_text())
+    assert any("read_failure_store" in grant["privileges"] for grant in reader["indices"])
