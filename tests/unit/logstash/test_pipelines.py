@@ -112,8 +112,20 @@ def test_tcp_input_port_matches_the_contract():
     assert tcp.options["port"] == 5000
     # The line codec: the raw line is redacted before anything parses (or logs) it.
     assert tcp.options["codec"] == {"plugin": "line", "options": {"charset": "UTF-8"}}
-    assert "| Logstash TCP input (json_lines, TLS switchable) | `logstash` | 5000 |" in (
-        REPO_ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_architecture_page_names_the_codec_the_input_uses():
+    (tcp,) = parse_file(PIPELINE_DIR / "flask.conf").plugins("input", "tcp")
+    codec = tcp.options["codec"]["plugin"]
+    documented = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    (row,) = [line for line in documented.splitlines()
+              if line.startswith("| Logstash TCP input")]
+    assert f"`{codec}` codec" in row
+    assert f"| `logstash` | {tcp.options['port']} |" in row
+    # No other codec is claimed anywhere on the page (json_lines logs unredacted lines).
+    for other in ("json_lines", "json codec"):
+        if other != codec:
+            assert other not in documented, other
 
 
 def test_pipelines_yml_points_at_shipped_files():
