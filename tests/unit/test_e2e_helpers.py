@@ -7,6 +7,7 @@ needs no engine.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -26,6 +27,12 @@ from tests.e2e.compose_project import (
     parse_ps_output,
     running_stack,
     services_to_pull,
+)
+from tests.e2e.ordering import (
+    MARKER,
+    RECONFIGURING_CALLS,
+    STOPPING_COMMANDS,
+    run_disruptive_last,
 )
 from tests.e2e.stack import (
     ENDPOINTS,
@@ -406,3 +413,85 @@ def test_elk_e2e_0_skips_in_one_line_even_with_an_engine():
     skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
     assert len(skipped) == 1
     assert "disabled by ELK_E2E=0" in skipped[0]
+
+
+# --- disruptive tests run last --------------------------------------------------------------
+
+
+class MarkedItem:
+    def __init__(self, name: str, *markers: str) -> None:
+        self.name, self.markers = name, set(markers)
+
+    def get_closest_marker(self, name: str):
+        return name if name in self.markers else None
+
+
+def test_disruptive_tests_move_behind_every_other_keeping_their_order():
+    items = [MarkedItem("stop", MARKER), MarkedItem("a"), MarkedItem("dlq", MARKER),
+             MarkedItem("b")]
+    run_disruptive_last(items)
+    assert [i.name for i in items] == ["a", "b", "stop", "dlq"]
+
+
+def _calls(function: ast.FunctionDef) -> list[ast.Call]:
+    return [node for node in ast.walk(function) if isinstance(node, ast.Call)]
+
+
+def _disrupts(function: ast.FunctionDef) -> bool:
+    for call in _calls(function):
+        name = getattr(call.func, "attr", getattr(call.func, "id", ""))
+        first = call.args[0] if call.args else None
+        if name in RECONFIGURING_CALLS:
+            return True
+        if (name in ("check", "cli") and isinstance(first, ast.Constant)
+                and first.value in STOPPING_COMMANDS):
+            return True
+    return False
+
+
+def _marked(function: ast.FunctionDef) -> bool:
+    return any(ast.unparse(d).endswith(f"mark.{MARKER}") for d in function.decorator_list)
+
+
+def _e2e_functions():
+    for path in sorted((REPO_ROOT / "tests/e2e").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef):
+                yield path.name, node
+
+
+def test_every_test_that_stops_or_reconfigures_the_stack_is_marked():
+    functions = dict(((file, f.name), f) for file, f in _e2e_functions())
+    # A helper that disrupts makes each test calling it disruptive.
+    disruptive_helpers = {name for (_, name), f in functions.items()
+                          if not name.startswith("test_") and _disrupts(f)}
+    assert disruptive_helpers  # the check sees the DLQ helper's failure-store switch
+    unmarked = [name for (_, name), f in functions.items()
+                if name.startswith("test_") and not _marked(f)
+                and (_disrupts(f) or any(getattr(c.func, "id", "") in disruptive_helpers
+                                         for c in _calls(f)))]
+    assert unmarked == []
+    assert any(name == "test_nothing_is_lost_while_logstash_restarts" and _marked(f)
+               for (_, name), f in functions.items())
+
+
+def test_collection_puts_disruptive_tests_last_even_after_another_reordering(tmp_path):
+    # A plugin that reverses the collected order, as an ordering plugin might.
+    (tmp_path / "reverse_order.py").write_text(
+        "def pytest_collection_modifyitems(items):\n    items.reverse()\n")
+    environ = {k: v for k, v in os.environ.items() if k not in ("ELK_E2E", "TC_HOST")}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path),
+                                                          environ.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/e2e", "--collect-only", "-q",
+         "-p", "no:cacheprovider", "-p", "reverse_order"],
+        cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    collected = [line.rsplit("::", 1)[1] for line in done.stdout.splitlines() if "::" in line]
+    disruptive = {f.name for _, f in _e2e_functions() if _marked(f)}
+    assert len(disruptive) >= 2
+    assert collected[:len(collected) - len(disruptive)] == [
+        name for name in collected if name not in disruptive]
+    assert set(collected[-len(disruptive):]) == disruptive
+    # Among themselves they keep the order the other plugin left (reversed here).
+    assert collected[-1] != "test_nothing_is_lost_while_logstash_restarts"
