@@ -110,6 +110,8 @@ def test_the_test_job_runs_the_readme_command_without_docker_tests():
     assert command["run"] == "scripts/run-tests"
     assert "```sh\nscripts/run-tests\n```" in (REPO_ROOT / "README.md").read_text()
     assert command["env"]["ELK_E2E"] == "0"
+    # The ruby filter tests prove several pipeline fixes: in CI they must run, never skip.
+    assert command["env"]["ELK_RUBY"] == "require"
 
 
 @pytest.mark.parametrize(("job", "overlay"), [("e2e", None), ("e2e-cluster", "cluster")])
