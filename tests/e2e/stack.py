@@ -104,6 +104,41 @@ def raw_lines_script(host: str, port: int, lines: tuple[str, ...] | list[str]) -
             f"s.sendall(json.loads({payload!r}).encode());s.close()")
 
 
+# Runs the documented DLQ replay (`bash -c "<logstash/bin/dlq-replay>" dlq-replay`, docs/
+# logstash.md) in the background of a one-off logstash container: $1 is the script's text,
+# $2 how many events it must send on. Once the replay's own API (DLQ_REPLAY_API_PORT, as the
+# script reads it) counts that many, the replay gets SIGTERM (Logstash shuts down and the
+# input saves its position) and the count is printed. The loop is the deadline.
+REPLAY_UNTIL = r"""
+bash -c "$1" dlq-replay &
+replay=$!
+port=${DLQ_REPLAY_API_PORT:-9610}
+out=0
+for _ in $(seq 300); do
+  if ! kill -0 "$replay" 2>/dev/null; then
+    wait "$replay"; echo "replay exited early: $?"; exit 1
+  fi
+  out=$(curl -fsS "http://localhost:$port/_node/stats/events" 2>/dev/null \
+        | grep -o '"out": *[0-9]*' | head -n 1 | grep -o '[0-9]*$')
+  [ "${out:-0}" -ge "$2" ] && break
+  sleep 2
+done
+kill -TERM "$replay"
+wait "$replay"
+echo "replayed ${out:-0}"
+"""
+_REPLAYED = re.compile(r"^replayed (\d+)$", re.M)
+
+
+def replayed_count(output: str) -> int:
+    """How many events REPLAY_UNTIL saw the replay send on; fails with the output's tail when
+    it did not get that far."""
+    found = _REPLAYED.findall(output)
+    if not found:
+        raise AssertionError(f"the DLQ replay did not finish: {output[-3000:]!r}")
+    return int(found[-1])
+
+
 def project_for_environment(env: Mapping[str, str] = os.environ) -> ComposeProject:
     """The project the suite starts: ELK_E2E_OVERLAY=cluster adds the three-node overlay."""
     overlay = env.get("ELK_E2E_OVERLAY") or None

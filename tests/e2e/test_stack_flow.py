@@ -21,7 +21,14 @@ from elk_provision.elasticsearch_assets import SNAPSHOT_REPOSITORY
 from elk_provision.init_secrets import KIBANA_KEYS, PASSWORDS, SECRET_MODE
 from tests.conftest import REPO_ROOT
 from tests.e2e.compose_project import failed_jobs, one_shot_jobs
-from tests.e2e.stack import TEST_TIMEOUT, parse_time, poll, provisioning_counts
+from tests.e2e.stack import (
+    REPLAY_UNTIL,
+    TEST_TIMEOUT,
+    parse_time,
+    poll,
+    provisioning_counts,
+    replayed_count,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(TEST_TIMEOUT)]
 ACCESS = "logs-flask.access-default"
@@ -360,30 +367,6 @@ def test_the_logs_reader_can_read_but_not_change(stack):
     assert len(by_request(es, ACCESS, rid)) == 1
 
 
-# The documented replay (docs/logstash.md, "Replaying the DLQ"), run inside a one-off container
-# of the logstash service exactly as documented (`bash -c "<script>" dlq-replay`), in the
-# background; the wrapper stops it (SIGTERM: Logstash shuts down and the input saves its
-# position) once the replay's own API (port 9610) counts `want` events out, then prints the
-# count. The deadline is the loop's.
-_REPLAY_UNTIL = r"""
-bash -c "$1" dlq-replay &
-replay=$!
-out=0
-for _ in $(seq 300); do
-  if ! kill -0 "$replay" 2>/dev/null; then
-    wait "$replay"; echo "replay exited early: $?"; exit 1
-  fi
-  out=$(curl -fsS http://localhost:9610/_node/stats/events 2>/dev/null \
-        | grep -o '"out":[0-9]*' | head -n 1 | cut -d: -f2)
-  [ "${out:-0}" -ge "$2" ] && break
-  sleep 2
-done
-kill -TERM "$replay"
-wait "$replay"
-echo "replayed ${out:-0}"
-"""
-
-
 def dead_letter(stack, es, stream, event_id):
     """Send a badly typed event that Elasticsearch refuses with 400 (the stream's failure store
     is switched off meanwhile), and wait until Logstash has written it to its DLQ."""
@@ -410,13 +393,13 @@ def dead_letter(stack, es, stream, event_id):
 
 
 def replay(stack, want):
+    """The documented replay in a one-off logstash container, stopped once it has sent `want`
+    events on (tests/e2e/stack.py, REPLAY_UNTIL)."""
     script = (REPO_ROOT / "logstash/bin/dlq-replay").read_text()
     said = stack.project.check("run", "--rm", "--no-deps", "-T", "--entrypoint", "bash",
-                               "logstash", "-c", _REPLAY_UNTIL, "dlq-replay-until", script,
+                               "logstash", "-c", REPLAY_UNTIL, "dlq-replay-until", script,
                                str(want), timeout=900)
-    (count,) = re.findall(r"^replayed (\d+)$", said, re.M)[-1:] or [None]
-    assert count is not None, said[-3000:]
-    return int(count)
+    return replayed_count(said)
 
 
 def replayed(es, event_id):

@@ -8,8 +8,12 @@ needs no engine.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +40,7 @@ from tests.e2e.ordering import (
 )
 from tests.e2e.stack import (
     ENDPOINTS,
+    REPLAY_UNTIL,
     Stack,
     compose_files,
     parse_time,
@@ -44,6 +49,7 @@ from tests.e2e.stack import (
     project_name,
     provisioning_counts,
     raw_lines_script,
+    replayed_count,
 )
 from tests.support.ndjson_listener import NdjsonListener
 
@@ -495,3 +501,70 @@ def test_collection_puts_disruptive_tests_last_even_after_another_reordering(tmp
     assert set(collected[-len(disruptive):]) == disruptive
     # Among themselves they keep the order the other plugin left (reversed here).
     assert collected[-1] != "test_nothing_is_lost_while_logstash_restarts"
+
+
+# --- the DLQ replay wrapper, run with bash against a fake replay ---------------------------
+
+FAKE_REPLAY = r"""
+exec "$PYTHON" -c '
+import http.server, json, os, signal, sys
+served = []
+def stop(*_):
+    open(os.environ["STOPPED"], "w").write("TERM")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+class Stats(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        served.append(self.path)
+        out = len(served) - 1  # 0 at the first look, then one more each time
+        body = json.dumps({"host": "x", "events": {"in": out, "filtered": out, "out": out}})
+        self.send_response(200 if self.path == "/_node/stats/events" else 404)
+        self.end_headers()
+        self.wfile.write(body.encode())
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["DLQ_REPLAY_API_PORT"])), Stats).serve_forever()
+'
+"""
+
+
+def run_replay_until(tmp_path, replay_script: str, want: int):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable,
+           "DLQ_REPLAY_API_PORT": str(port), "STOPPED": str(tmp_path / "stopped")}
+    # Its own process group, removed whatever happens: a fake replay must not outlive the test.
+    with subprocess.Popen(["bash", "-c", REPLAY_UNTIL, "dlq-replay-until", replay_script,
+                           str(want)], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="the wrapper uses curl")
+
+
+@needs_curl
+def test_replay_until_stops_the_replay_once_it_sent_enough(tmp_path):
+    done = run_replay_until(tmp_path, FAKE_REPLAY, want=2)
+    assert done.returncode == 0, done.stderr
+    assert replayed_count(done.stdout) == 2
+    assert (tmp_path / "stopped").read_text() == "TERM"  # stopped, not left running
+
+
+@needs_curl
+def test_replay_until_reports_a_replay_that_ended_on_its_own(tmp_path):
+    done = run_replay_until(tmp_path, "echo 'dlq-replay: missing password' >&2; exit 2", want=1)
+    assert done.returncode == 1
+    assert "replay exited early: 2" in done.stdout
+    with pytest.raises(AssertionError, match="did not finish"):
+        replayed_count(done.stdout)
+
+
+def test_replayed_count_reads_the_last_count_line():
+    assert replayed_count("[logstash] ... replayed 3 events?\nreplayed 1\n") == 1
