@@ -6,12 +6,13 @@ Docker at import time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -97,11 +98,14 @@ def provisioning_counts(output: str) -> tuple[int, int]:
     return int(checked), int(changed)
 
 
-def raw_lines_script(host: str, port: int, lines: tuple[str, ...] | list[str]) -> str:
-    """A one-line Python program that sends `lines` as-is, newline-terminated, over TCP."""
-    payload = json.dumps("".join(line + "\n" for line in lines))
-    return (f"import socket,json;s=socket.create_connection(({host!r},{port}));"
-            f"s.sendall(json.loads({payload!r}).encode());s.close()")
+def raw_lines_script(host: str, port: int, lines: Sequence[str | bytes]) -> str:
+    """A one-line Python program that sends `lines` as-is, newline-terminated, over TCP: text
+    as UTF-8, bytes untouched (so a test can send what is not UTF-8)."""
+    payload = b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n"
+                       for line in lines)
+    encoded = base64.b64encode(payload).decode()
+    return (f"import socket,base64;s=socket.create_connection(({host!r},{port}));"
+            f"s.sendall(base64.b64decode({encoded!r}));s.close()")
 
 
 # Runs the documented DLQ replay (`bash -c "<logstash/bin/dlq-replay>" dlq-replay`, docs/
@@ -184,7 +188,7 @@ class Stack:
                              basic_auth=(user, password or self.secret(f"{user}_password")),
                              request_timeout=30)
 
-    def send_to_logstash(self, *lines: str) -> None:
+    def send_to_logstash(self, *lines: str | bytes) -> None:
         """Raw lines to Logstash's tcp input, from inside the network (the port is private)."""
         self.exec("app", "python", "-c", raw_lines_script("logstash", 5000, lines))
 

@@ -203,6 +203,23 @@ def test_an_unparsed_line_is_kept(stack):
     assert line["message"].startswith("unparsed line from ")
 
 
+def test_a_line_that_is_not_utf8_leaves_no_secret_in_logstashs_log(stack):
+    # The line codec would log such a line whole at WARN before any filter ran
+    # (logstash/config/log4j2.properties says why it cannot).
+    es = stack.es()
+    marker, password = uuid.uuid4().hex, secrets.token_urlsafe(18)
+    stack.send_to_logstash(f"{marker} password={password} ".encode() + b"\xff\xfe")
+
+    def kept():
+        candidates = docs(es, UNPARSED, {"bool": {"filter": [
+            {"term": {"tags": "_jsonparsefailure"}}, RECENT]}}, size=1000)
+        return [d for d in candidates if marker in d.get("event", {}).get("original", "")]
+
+    (line,) = poll(kept, ARRIVAL, "the line that is not UTF-8")
+    assert password not in json.dumps(line)
+    assert password not in stack.logs("logstash")
+
+
 def test_a_badly_typed_event_lands_in_the_failure_store(stack):
     """On 9.2+ `logs@settings` enables the failure store: a mapping failure is stored in
     `<stream>::failures` (Elasticsearch answers 2xx, so Logstash's DLQ never sees it)."""

@@ -168,6 +168,15 @@ def test_raw_lines_script_sends_lines_byte_for_byte():
         assert listener.raw_text() == "".join(line + "\n" for line in lines)
 
 
+def test_raw_lines_script_sends_bytes_that_are_not_utf8_untouched():
+    lines = [b"password=hunter2 \xff\xfe", "caf\u00e9"]
+    with NdjsonListener() as listener:
+        subprocess.run([sys.executable, "-c", raw_lines_script("127.0.0.1", listener.port, lines)],
+                       check=True, timeout=30)
+        listener.wait_for(lambda evs: len(evs) + len(listener.bad_lines) == 2)
+        assert bytes(listener.raw) == b"password=hunter2 \xff\xfe\ncaf\xc3\xa9\n"
+
+
 # --- start, failure and teardown with a fake CLI ------------------------------------------
 
 MODEL = {"name": "p", "services": {
