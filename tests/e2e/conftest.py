@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gate import check_collection, skip_unless_ready
+from tests.e2e.ordering import run_disruptive_last
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     check_collection(items)
+    # Last of all reorderings: tests that stop or reconfigure the shared stack run at the end.
+    run_disruptive_last(items)
 
 
 @pytest.hookimpl(tryfirst=True)

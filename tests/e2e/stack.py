@@ -6,12 +6,13 @@ Docker at import time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -97,11 +98,49 @@ def provisioning_counts(output: str) -> tuple[int, int]:
     return int(checked), int(changed)
 
 
-def raw_lines_script(host: str, port: int, lines: tuple[str, ...] | list[str]) -> str:
-    """A one-line Python program that sends `lines` as-is, newline-terminated, over TCP."""
-    payload = json.dumps("".join(line + "\n" for line in lines))
-    return (f"import socket,json;s=socket.create_connection(({host!r},{port}));"
-            f"s.sendall(json.loads({payload!r}).encode());s.close()")
+def raw_lines_script(host: str, port: int, lines: Sequence[str | bytes]) -> str:
+    """A one-line Python program that sends `lines` as-is, newline-terminated, over TCP: text
+    as UTF-8, bytes untouched (so a test can send what is not UTF-8)."""
+    payload = b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n"
+                       for line in lines)
+    encoded = base64.b64encode(payload).decode()
+    return (f"import socket,base64;s=socket.create_connection(({host!r},{port}));"
+            f"s.sendall(base64.b64decode({encoded!r}));s.close()")
+
+
+# Runs the documented DLQ replay (`bash -c "<logstash/bin/dlq-replay>" dlq-replay`, docs/
+# logstash.md) in the background of a one-off logstash container: $1 is the script's text,
+# $2 how many events it must send on. Once the replay's own API (DLQ_REPLAY_API_PORT, as the
+# script reads it) counts that many, the replay gets SIGTERM (Logstash shuts down and the
+# input saves its position) and the count is printed. The loop is the deadline.
+REPLAY_UNTIL = r"""
+bash -c "$1" dlq-replay &
+replay=$!
+port=${DLQ_REPLAY_API_PORT:-9610}
+out=0
+for _ in $(seq 300); do
+  if ! kill -0 "$replay" 2>/dev/null; then
+    wait "$replay"; echo "replay exited early: $?"; exit 1
+  fi
+  out=$(curl -fsS "http://localhost:$port/_node/stats/events" 2>/dev/null \
+        | grep -o '"out": *[0-9]*' | head -n 1 | grep -o '[0-9]*$')
+  [ "${out:-0}" -ge "$2" ] && break
+  sleep 2
+done
+kill -TERM "$replay"
+wait "$replay"
+echo "replayed ${out:-0}"
+"""
+_REPLAYED = re.compile(r"^replayed (\d+)$", re.M)
+
+
+def replayed_count(output: str) -> int:
+    """How many events REPLAY_UNTIL saw the replay send on; fails with the output's tail when
+    it did not get that far."""
+    found = _REPLAYED.findall(output)
+    if not found:
+        raise AssertionError(f"the DLQ replay did not finish: {output[-3000:]!r}")
+    return int(found[-1])
 
 
 def project_for_environment(env: Mapping[str, str] = os.environ) -> ComposeProject:
@@ -149,7 +188,7 @@ class Stack:
                              basic_auth=(user, password or self.secret(f"{user}_password")),
                              request_timeout=30)
 
-    def send_to_logstash(self, *lines: str) -> None:
+    def send_to_logstash(self, *lines: str | bytes) -> None:
         """Raw lines to Logstash's tcp input, from inside the network (the port is private)."""
         self.exec("app", "python", "-c", raw_lines_script("logstash", 5000, lines))
 

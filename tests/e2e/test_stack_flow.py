@@ -2,7 +2,8 @@
 
 Runs the real docker-compose.yml (plus tests/e2e/compose.e2e.yml: no demo traffic, ephemeral
 host ports; ELK_E2E_OVERLAY=cluster adds the three-node overlay). Not yet run on a Docker
-host (docs/e2e.md). Tests that stop services run last.
+host (docs/e2e.md). Tests that stop or reconfigure part of the stack are marked `disruptive`
+and run after every other test (tests/e2e/ordering.py), whatever their place in this file.
 """
 
 from __future__ import annotations
@@ -10,13 +11,24 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shlex
 import uuid
 
 import pytest
 import requests
 
+from elk_provision.elasticsearch_assets import SNAPSHOT_REPOSITORY
+from elk_provision.init_secrets import KIBANA_KEYS, PASSWORDS, SECRET_MODE
+from tests.conftest import REPO_ROOT
 from tests.e2e.compose_project import failed_jobs, one_shot_jobs
-from tests.e2e.stack import TEST_TIMEOUT, parse_time, poll, provisioning_counts
+from tests.e2e.stack import (
+    REPLAY_UNTIL,
+    TEST_TIMEOUT,
+    parse_time,
+    poll,
+    provisioning_counts,
+    replayed_count,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.compose, pytest.mark.timeout(TEST_TIMEOUT)]
 ACCESS = "logs-flask.access-default"
@@ -24,6 +36,7 @@ APP_STREAM = "logs-flask.app-default"
 UNPARSED = "logs-flask.unparsed-default"
 ARRIVAL = 120  # seconds for an event to go app -> Logstash -> Elasticsearch
 RECENT = {"range": {"event.ingested": {"gte": "now-30m"}}}
+RULE = "flask-error-rate"  # kibana/rules/<id>.json
 
 
 def call(stack, path, method="GET", body=None, request_id=None, headers=None):
@@ -96,12 +109,22 @@ def test_provisioning_is_idempotent(stack):
                                    timeout=30).json()["total"]
                 for kind in ("index-pattern", "search", "dashboard")}
 
-    before = saved_objects()
+    def rule():
+        return requests.get(f"{stack.url('kibana')}/api/alerting/rule/{RULE}", auth=auth,
+                            timeout=30).json()
+
+    before, rule_before = saved_objects(), rule()
     kibana_run = stack.project.check("run", "--rm", "--no-deps", "-T", "provision-kibana")
     rules = re.findall(r"^rule (\S+): (\w+)$", kibana_run, re.M)
     assert rules, kibana_run
     assert {action for _, action in rules} == {"unchanged"}, kibana_run
     assert saved_objects() == before
+    # Kibana mints a new API key on every update of an enabled rule (update_rule.ts): an
+    # untouched rule keeps its update time, revision and key owner.
+    rule_after = rule()
+    assert rule_before.get("updated_at"), rule_before
+    for key in ("updated_at", "revision", "api_key_owner", "api_key_created_by_user"):
+        assert rule_after.get(key) == rule_before.get(key), key
 
 
 def test_requests_become_enriched_documents(stack):
@@ -180,6 +203,23 @@ def test_an_unparsed_line_is_kept(stack):
     assert line["message"].startswith("unparsed line from ")
 
 
+def test_a_line_that_is_not_utf8_leaves_no_secret_in_logstashs_log(stack):
+    # The line codec would log such a line whole at WARN before any filter ran
+    # (logstash/config/log4j2.properties says why it cannot).
+    es = stack.es()
+    marker, password = uuid.uuid4().hex, secrets.token_urlsafe(18)
+    stack.send_to_logstash(f"{marker} password={password} ".encode() + b"\xff\xfe")
+
+    def kept():
+        candidates = docs(es, UNPARSED, {"bool": {"filter": [
+            {"term": {"tags": "_jsonparsefailure"}}, RECENT]}}, size=1000)
+        return [d for d in candidates if marker in d.get("event", {}).get("original", "")]
+
+    (line,) = poll(kept, ARRIVAL, "the line that is not UTF-8")
+    assert password not in json.dumps(line)
+    assert password not in stack.logs("logstash")
+
+
 def test_a_badly_typed_event_lands_in_the_failure_store(stack):
     """On 9.2+ `logs@settings` enables the failure store: a mapping failure is stored in
     `<stream>::failures` (Elasticsearch answers 2xx, so Logstash's DLQ never sees it)."""
@@ -202,7 +242,7 @@ def test_a_badly_typed_event_lands_in_the_failure_store(stack):
     assert "log.logger" in failure["error"]["message"]
     assert docs(es, APP_STREAM, {"term": {"event.id": event_id}}) == []
     dlq = stack.exec("logstash", "sh", "-c",
-                     "cat /usr/share/logstash/data/dead_letter_queue/*/*.log 2>/dev/null "
+                     "cat /usr/share/logstash/data/dead_letter_queue/*/*.log* 2>/dev/null "
                      f"| grep -c {event_id} || true").strip()
     assert dlq in ("", "0")
 
@@ -248,8 +288,59 @@ def test_kibana_has_the_data_view_dashboards_and_rule(stack):
         got = requests.post(f"{kibana}/api/saved_objects/_bulk_get", json=refs, auth=auth,
                             headers={"kbn-xsrf": "true"}, timeout=30).json()
         assert not [o for o in got["saved_objects"] if "error" in o]
-    rule = requests.get(f"{kibana}/api/alerting/rule/flask-error-rate", auth=auth, timeout=30)
+    rule = requests.get(f"{kibana}/api/alerting/rule/{RULE}", auth=auth, timeout=30)
     assert rule.status_code == 200
+
+
+def test_every_shipped_saved_object_exists_after_the_first_start(stack):
+    # The stack was started fresh (`down -v` first), so this is a first import.
+    shipped = [{"type": obj["type"], "id": obj["id"]}
+               for path in sorted((REPO_ROOT / "kibana/saved_objects").glob("*.ndjson"))
+               for obj in map(json.loads, filter(str.strip, path.read_text().splitlines()))]
+    got = requests.post(f"{stack.url('kibana')}/api/saved_objects/_bulk_get", json=shipped,
+                        auth=("elastic", stack.secret("elastic_password")),
+                        headers={"kbn-xsrf": "true"}, timeout=30).json()
+    missing = [(o["type"], o["id"]) for o in got["saved_objects"] if "error" in o]
+    assert len(got["saved_objects"]) == len(shipped)
+    assert missing == []
+
+
+def test_the_snapshot_repository_verifies_on_the_fresh_volume(stack):
+    # Verification makes every node write to and read from the repository: it fails when
+    # the es-snapshots volume is not writable for Elasticsearch's uid.
+    environment = stack.model["services"]["provision-es"].get("environment") or {}
+    if str(environment.get("SNAPSHOTS_ENABLED", "true")).lower() == "false":
+        pytest.skip("SNAPSHOTS_ENABLED=false in this configuration")
+    es = stack.es()
+    verified = es.snapshot.verify_repository(name=SNAPSHOT_REPOSITORY)
+    assert len(verified["nodes"]) == es.cluster.health()["number_of_nodes"]
+
+
+def test_secret_files_are_private_to_their_reader_and_elasticsearch_took_them(stack):
+    names = [f"/run/elk-secrets/{name}" for name in (*PASSWORDS, *KIBANA_KEYS)]
+    listing = stack.project.check("run", "--rm", "--no-deps", "-T", "--entrypoint", "stat",
+                                  "setup", "-c", "%n %a %u:%g", *names)
+    modes = dict(line.split(" ", 1) for line in listing.strip().splitlines())
+    command = stack.model["services"]["setup"]["command"]
+    owner = command[command.index("--owner") + 1]  # the readers' uid:gid, as setup is told
+    assert modes == dict.fromkeys(names, f"{SECRET_MODE:o} {owner}")
+    # Elasticsearch's image read ELASTIC_PASSWORD_FILE at start (it exits on a mode it
+    # refuses): the bootstrap password it set is the one in the file.
+    assert stack.es().security.authenticate()["username"] == "elastic"
+
+
+def test_a_retention_elasticsearch_would_refuse_is_named_and_nothing_changes(stack):
+    es = stack.es()
+    policy = "flask-access-logs"
+    before = es.ilm.get_lifecycle(name=policy)[policy]["policy"]
+    # Shorter than the warm phase's min_age (elasticsearch/ilm/flask-access-logs.json).
+    done = stack.project.cli("run", "--rm", "--no-deps", "-T", "-e", "ACCESS_LOG_RETENTION=1d",
+                             "provision-es")
+    said = done.stdout + done.stderr
+    assert done.returncode != 0, said
+    assert f"ilm policy {policy}" in said
+    assert "ACCESS_LOG_RETENTION=1d" in said
+    assert es.ilm.get_lifecycle(name=policy)[policy]["policy"] == before
 
 
 def test_anonymous_requests_are_rejected(stack):
@@ -295,6 +386,77 @@ def test_the_logs_reader_can_read_but_not_change(stack):
     assert len(by_request(es, ACCESS, rid)) == 1
 
 
+def dead_letter(stack, es, stream, event_id):
+    """Send a badly typed event that Elasticsearch refuses with 400 (the stream's failure store
+    is switched off meanwhile), and wait until Logstash has written it to its DLQ."""
+    previous = es.indices.get_data_stream_options(name=stream)["data_streams"][0].get(
+        "options") or {}
+    es.indices.put_data_stream_options(name=stream, failure_store={"enabled": False})
+    try:
+        stack.send_to_logstash(json.dumps({
+            "message": "dead-lettered", "event": {"id": event_id, "dataset": "flask.app"},
+            "log": {"level": "info", "logger": {"not": "a string"}}}))
+        # Sealed segments only: the replay's input reads those (the writer seals the head
+        # segment after its flush interval).
+        poll(lambda: stack.exec("logstash", "sh", "-c",
+                                "grep -l -F -- " + shlex.quote(event_id)
+                                + " /usr/share/logstash/data/dead_letter_queue/flask/*.log"
+                                " 2>/dev/null || true").strip(),
+             ARRIVAL, "the event in Logstash's dead letter queue")
+    finally:
+        if previous.get("failure_store"):
+            es.indices.put_data_stream_options(name=stream,
+                                               failure_store=previous["failure_store"])
+        else:
+            es.indices.delete_data_stream_options(name=stream)
+
+
+def replay(stack, want):
+    """The documented replay in a one-off logstash container, stopped once it has sent `want`
+    events on (tests/e2e/stack.py, REPLAY_UNTIL)."""
+    script = (REPO_ROOT / "logstash/bin/dlq-replay").read_text()
+    said = stack.project.check("run", "--rm", "--no-deps", "-T", "--entrypoint", "bash",
+                               "logstash", "-c", REPLAY_UNTIL, "dlq-replay-until", script,
+                               str(want), timeout=900)
+    return replayed_count(said)
+
+
+def replayed(es, event_id):
+    # The replay keeps the original @timestamp and sets no event.ingested (dlq_replay.conf).
+    found = docs(es, UNPARSED, {"bool": {"filter": [
+        {"term": {"tags": "dlq_replayed"}}, {"term": {"error.type": "dead_letter_queue"}},
+        {"range": {"@timestamp": {"gte": "now-30m"}}}]}}, size=1000)
+    return [d for d in found if event_id in d.get("event", {}).get("original", "")]
+
+
+@pytest.mark.disruptive  # switches a stream's failure store off for a moment
+def test_the_documented_dlq_replay_stores_each_rejected_event_once(stack):
+    es = stack.es()
+    stack.send_to_logstash(json.dumps({"message": "stream exists", "event": {
+        "id": uuid.uuid4().hex, "dataset": "flask.app"}, "log": {"level": "info"}}))
+    poll(lambda: es.indices.get_data_stream(name=APP_STREAM)["data_streams"], ARRIVAL,
+         "the app data stream")
+
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    dead_letter(stack, es, APP_STREAM, first)
+    assert replay(stack, want=1) >= 1
+    (stored,) = poll(lambda: replayed(es, first), ARRIVAL, "the replayed event")
+    assert stored["data_stream"] == {"type": "logs", "dataset": "flask.unparsed",
+                                     "namespace": UNPARSED.rsplit("-", 1)[1]}
+    assert stored["message"] == "replayed from the dead letter queue"
+    assert "log.logger" in stored["error"]["message"]
+    assert docs(es, APP_STREAM, {"term": {"event.id": first}}) == []
+
+    # A second run continues where the first stopped: the next entry it replays is the new
+    # one (the DLQ is read in order, so a re-read of the first would come before it).
+    dead_letter(stack, es, APP_STREAM, second)
+    assert replay(stack, want=1) == 1
+    poll(lambda: replayed(es, second), ARRIVAL, "the second replayed event")
+    assert len(replayed(es, first)) == 1
+    assert len(replayed(es, second)) == 1
+
+
+@pytest.mark.disruptive  # stops Logstash
 def test_nothing_is_lost_while_logstash_restarts(stack):
     es = stack.es()
     # /api/items, never /healthz: Logstash keeps only one in ten successful health probes by

@@ -7,8 +7,13 @@ needs no engine.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +32,15 @@ from tests.e2e.compose_project import (
     running_stack,
     services_to_pull,
 )
+from tests.e2e.ordering import (
+    MARKER,
+    RECONFIGURING_CALLS,
+    STOPPING_COMMANDS,
+    run_disruptive_last,
+)
 from tests.e2e.stack import (
     ENDPOINTS,
+    REPLAY_UNTIL,
     Stack,
     compose_files,
     parse_time,
@@ -37,6 +49,7 @@ from tests.e2e.stack import (
     project_name,
     provisioning_counts,
     raw_lines_script,
+    replayed_count,
 )
 from tests.support.ndjson_listener import NdjsonListener
 
@@ -153,6 +166,15 @@ def test_raw_lines_script_sends_lines_byte_for_byte():
                        check=True, timeout=30)
         listener.wait_for(lambda evs: len(evs) == 2)
         assert listener.raw_text() == "".join(line + "\n" for line in lines)
+
+
+def test_raw_lines_script_sends_bytes_that_are_not_utf8_untouched():
+    lines = [b"password=hunter2 \xff\xfe", "caf\u00e9"]
+    with NdjsonListener() as listener:
+        subprocess.run([sys.executable, "-c", raw_lines_script("127.0.0.1", listener.port, lines)],
+                       check=True, timeout=30)
+        listener.wait_for(lambda evs: len(evs) + len(listener.bad_lines) == 2)
+        assert bytes(listener.raw) == b"password=hunter2 \xff\xfe\ncaf\xc3\xa9\n"
 
 
 # --- start, failure and teardown with a fake CLI ------------------------------------------
@@ -406,3 +428,152 @@ def test_elk_e2e_0_skips_in_one_line_even_with_an_engine():
     skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
     assert len(skipped) == 1
     assert "disabled by ELK_E2E=0" in skipped[0]
+
+
+# --- disruptive tests run last --------------------------------------------------------------
+
+
+class MarkedItem:
+    def __init__(self, name: str, *markers: str) -> None:
+        self.name, self.markers = name, set(markers)
+
+    def get_closest_marker(self, name: str):
+        return name if name in self.markers else None
+
+
+def test_disruptive_tests_move_behind_every_other_keeping_their_order():
+    items = [MarkedItem("stop", MARKER), MarkedItem("a"), MarkedItem("dlq", MARKER),
+             MarkedItem("b")]
+    run_disruptive_last(items)
+    assert [i.name for i in items] == ["a", "b", "stop", "dlq"]
+
+
+def _calls(function: ast.FunctionDef) -> list[ast.Call]:
+    return [node for node in ast.walk(function) if isinstance(node, ast.Call)]
+
+
+def _disrupts(function: ast.FunctionDef) -> bool:
+    for call in _calls(function):
+        name = getattr(call.func, "attr", getattr(call.func, "id", ""))
+        first = call.args[0] if call.args else None
+        if name in RECONFIGURING_CALLS:
+            return True
+        if (name in ("check", "cli") and isinstance(first, ast.Constant)
+                and first.value in STOPPING_COMMANDS):
+            return True
+    return False
+
+
+def _marked(function: ast.FunctionDef) -> bool:
+    return any(ast.unparse(d).endswith(f"mark.{MARKER}") for d in function.decorator_list)
+
+
+def _e2e_functions():
+    for path in sorted((REPO_ROOT / "tests/e2e").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef):
+                yield path.name, node
+
+
+def test_every_test_that_stops_or_reconfigures_the_stack_is_marked():
+    functions = dict(((file, f.name), f) for file, f in _e2e_functions())
+    # A helper that disrupts makes each test calling it disruptive.
+    disruptive_helpers = {name for (_, name), f in functions.items()
+                          if not name.startswith("test_") and _disrupts(f)}
+    assert disruptive_helpers  # the check sees the DLQ helper's failure-store switch
+    unmarked = [name for (_, name), f in functions.items()
+                if name.startswith("test_") and not _marked(f)
+                and (_disrupts(f) or any(getattr(c.func, "id", "") in disruptive_helpers
+                                         for c in _calls(f)))]
+    assert unmarked == []
+    assert any(name == "test_nothing_is_lost_while_logstash_restarts" and _marked(f)
+               for (_, name), f in functions.items())
+
+
+def test_collection_puts_disruptive_tests_last_even_after_another_reordering(tmp_path):
+    # A plugin that reverses the collected order, as an ordering plugin might.
+    (tmp_path / "reverse_order.py").write_text(
+        "def pytest_collection_modifyitems(items):\n    items.reverse()\n")
+    environ = {k: v for k, v in os.environ.items() if k not in ("ELK_E2E", "TC_HOST")}
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path),
+                                                          environ.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/e2e", "--collect-only", "-q",
+         "-p", "no:cacheprovider", "-p", "reverse_order"],
+        cwd=REPO_ROOT, env=environ, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    collected = [line.rsplit("::", 1)[1] for line in done.stdout.splitlines() if "::" in line]
+    disruptive = {f.name for _, f in _e2e_functions() if _marked(f)}
+    assert len(disruptive) >= 2
+    assert collected[:len(collected) - len(disruptive)] == [
+        name for name in collected if name not in disruptive]
+    assert set(collected[-len(disruptive):]) == disruptive
+    # Among themselves they keep the order the other plugin left (reversed here).
+    assert collected[-1] != "test_nothing_is_lost_while_logstash_restarts"
+
+
+# --- the DLQ replay wrapper, run with bash against a fake replay ---------------------------
+
+FAKE_REPLAY = r"""
+exec "$PYTHON" -c '
+import http.server, json, os, signal, sys
+served = []
+def stop(*_):
+    open(os.environ["STOPPED"], "w").write("TERM")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+class Stats(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        served.append(self.path)
+        out = len(served) - 1  # 0 at the first look, then one more each time
+        body = json.dumps({"host": "x", "events": {"in": out, "filtered": out, "out": out}})
+        self.send_response(200 if self.path == "/_node/stats/events" else 404)
+        self.end_headers()
+        self.wfile.write(body.encode())
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["DLQ_REPLAY_API_PORT"])), Stats).serve_forever()
+'
+"""
+
+
+def run_replay_until(tmp_path, replay_script: str, want: int):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable,
+           "DLQ_REPLAY_API_PORT": str(port), "STOPPED": str(tmp_path / "stopped")}
+    # Its own process group, removed whatever happens: a fake replay must not outlive the test.
+    with subprocess.Popen(["bash", "-c", REPLAY_UNTIL, "dlq-replay-until", replay_script,
+                           str(want)], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="the wrapper uses curl")
+
+
+@needs_curl
+def test_replay_until_stops_the_replay_once_it_sent_enough(tmp_path):
+    done = run_replay_until(tmp_path, FAKE_REPLAY, want=2)
+    assert done.returncode == 0, done.stderr
+    assert replayed_count(done.stdout) == 2
+    assert (tmp_path / "stopped").read_text() == "TERM"  # stopped, not left running
+
+
+@needs_curl
+def test_replay_until_reports_a_replay_that_ended_on_its_own(tmp_path):
+    done = run_replay_until(tmp_path, "echo 'dlq-replay: missing password' >&2; exit 2", want=1)
+    assert done.returncode == 1
+    assert "replay exited early: 2" in done.stdout
+    with pytest.raises(AssertionError, match="did not finish"):
+        replayed_count(done.stdout)
+
+
+def test_replayed_count_reads_the_last_count_line():
+    assert replayed_count("[logstash] ... replayed 3 events?\nreplayed 1\n") == 1

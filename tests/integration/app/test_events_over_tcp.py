@@ -1,4 +1,4 @@
-"""The sample app's events, as a Logstash tcp/json_lines input would receive them."""
+"""The sample app's events, as Logstash's tcp input with the line codec would receive them."""
 
 import secrets
 

@@ -144,3 +144,12 @@ def test_cluster_overlay_forms_a_three_node_cluster():
     assert services["provision-es"]["depends_on"].keys() >= set(nodes)
     hosts = services["logstash"]["environment"]["ES_HOSTS"].split()
     assert hosts == [f"https://{n}:9200" for n in nodes]
+
+
+def test_logstash_logs_with_the_bundles_logging_config(model):
+    # The bundle's log4j2.properties keeps the tcp input's line codec from logging an
+    # unredacted line (tests/unit/logstash/test_pipelines.py checks the file itself).
+    mounts = {m["target"]: m for m in model["services"]["logstash"]["volumes"]}
+    config = mounts["/usr/share/logstash/config/log4j2.properties"]
+    assert config["source"].endswith("/logstash/config/log4j2.properties")
+    assert config.get("read_only")

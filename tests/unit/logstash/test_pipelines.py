@@ -1,6 +1,7 @@
 """Every Logstash pipeline parses, and uses only plugins and options the pinned version takes."""
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -112,8 +113,47 @@ def test_tcp_input_port_matches_the_contract():
     assert tcp.options["port"] == 5000
     # The line codec: the raw line is redacted before anything parses (or logs) it.
     assert tcp.options["codec"] == {"plugin": "line", "options": {"charset": "UTF-8"}}
-    assert "| Logstash TCP input (json_lines, TLS switchable) | `logstash` | 5000 |" in (
-        REPO_ROOT / "docs" / "architecture.md").read_text()
+
+
+def log4j2_loggers(path: Path) -> dict[str, str]:
+    """logger name -> level from a log4j2 properties file (`logger.<key>.name/.level`)."""
+    props = dict(line.split("=", 1) for line in path.read_text().splitlines()
+                 if "=" in line and not line.lstrip().startswith("#"))
+    props = {k.strip(): v.strip() for k, v in props.items()}
+    return {name: props.get(key.removesuffix(".name") + ".level", "")
+            for key, name in props.items() if key.startswith("logger.") and key.endswith(".name")}
+
+
+def test_the_input_codec_cannot_log_a_line_before_redaction():
+    # logstash-core util/charset.rb logs a line that is not valid UTF-8 at WARN with the
+    # codec's logger, named after the plugin class (logstash.codecs.<name>).
+    (tcp,) = parse_file(PIPELINE_DIR / "flask.conf").plugins("input", "tcp")
+    loggers = log4j2_loggers(REPO_ROOT / "logstash/config/log4j2.properties")
+    level = loggers.get(f"logstash.codecs.{tcp.options['codec']['plugin']}", "").lower()
+    assert level in ("error", "fatal", "off"), level
+
+
+def test_the_logging_config_keeps_the_images_output():
+    text = (REPO_ROOT / "logstash/config/log4j2.properties").read_text()
+    # Console, level and format from log.level/log.format, as the image's own file does.
+    assert "rootLogger.level = ${sys:ls.log.level}" in text
+    assert "rootLogger.appenderRef.console.ref = ${sys:ls.log.format}_console" in text
+    for appender in ("plain_console", "json_console"):
+        assert f".name = {appender}" in text
+
+
+def test_the_architecture_page_names_the_codec_the_input_uses():
+    (tcp,) = parse_file(PIPELINE_DIR / "flask.conf").plugins("input", "tcp")
+    codec = tcp.options["codec"]["plugin"]
+    documented = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    (row,) = [line for line in documented.splitlines()
+              if line.startswith("| Logstash TCP input")]
+    assert f"`{codec}` codec" in row
+    assert f"| `logstash` | {tcp.options['port']} |" in row
+    # No other codec is claimed anywhere on the page (json_lines logs unredacted lines).
+    for other in ("json_lines", "json codec"):
+        if other != codec:
+            assert other not in documented, other
 
 
 def test_pipelines_yml_points_at_shipped_files():
