@@ -36,7 +36,7 @@ APP_STREAM = "logs-flask.app-default"
 UNPARSED = "logs-flask.unparsed-default"
 ARRIVAL = 120  # seconds for an event to go app -> Logstash -> Elasticsearch
 RECENT = {"range": {"event.ingested": {"gte": "now-30m"}}}
-RULE = "flask-error-rate"  # kibana/rules/<id>.json
+RULES = sorted(p.stem for p in (REPO_ROOT / "kibana/rules").glob("*.json"))  # <id>.json
 
 
 def call(stack, path, method="GET", body=None, request_id=None, headers=None):
@@ -110,21 +110,24 @@ def test_provisioning_is_idempotent(stack):
                 for kind in ("index-pattern", "search", "dashboard")}
 
     def rule():
-        return requests.get(f"{stack.url('kibana')}/api/alerting/rule/{RULE}", auth=auth,
-                            timeout=30).json()
+        return {rule_id: requests.get(f"{stack.url('kibana')}/api/alerting/rule/{rule_id}",
+                                      auth=auth, timeout=30).json()
+                for rule_id in RULES}
 
     before, rule_before = saved_objects(), rule()
     kibana_run = stack.project.check("run", "--rm", "--no-deps", "-T", "provision-kibana")
     rules = re.findall(r"^rule (\S+): (\w+)$", kibana_run, re.M)
     assert rules, kibana_run
+    assert {rule_id for rule_id, _ in rules} == set(RULES), kibana_run
     assert {action for _, action in rules} == {"unchanged"}, kibana_run
     assert saved_objects() == before
     # Kibana mints a new API key on every update of an enabled rule (update_rule.ts): an
     # untouched rule keeps its update time, revision and key owner.
     rule_after = rule()
-    assert rule_before.get("updated_at"), rule_before
-    for key in ("updated_at", "revision", "api_key_owner", "api_key_created_by_user"):
-        assert rule_after.get(key) == rule_before.get(key), key
+    for rule_id in RULES:
+        assert rule_before[rule_id].get("updated_at"), rule_before[rule_id]
+        for key in ("updated_at", "revision", "api_key_owner", "api_key_created_by_user"):
+            assert rule_after[rule_id].get(key) == rule_before[rule_id].get(key), (rule_id, key)
 
 
 def test_requests_become_enriched_documents(stack):
@@ -288,8 +291,9 @@ def test_kibana_has_the_data_view_dashboards_and_rule(stack):
         got = requests.post(f"{kibana}/api/saved_objects/_bulk_get", json=refs, auth=auth,
                             headers={"kbn-xsrf": "true"}, timeout=30).json()
         assert not [o for o in got["saved_objects"] if "error" in o]
-    rule = requests.get(f"{kibana}/api/alerting/rule/{RULE}", auth=auth, timeout=30)
-    assert rule.status_code == 200
+    for rule_id in RULES:
+        rule = requests.get(f"{kibana}/api/alerting/rule/{rule_id}", auth=auth, timeout=30)
+        assert rule.status_code == 200, rule_id
 
 
 def test_every_shipped_saved_object_exists_after_the_first_start(stack):
