@@ -1,0 +1,489 @@
+"""Side-by-side cost of the logging set-ups a Flask user would pick (bench/variants.py).
+
+    .venv/bin/python bench/compare_variants.py [--quick]      # needs the [bench] extras
+
+Run by hand; asserts nothing. On this machine, in one run:
+  1. the sample API `GET /api/items` under gunicorn (2 workers x 4 threads, 8 clients), each
+     served variant once per round, the order rotated every round so drift on a shared machine
+     spreads over all of them: p50/p99 latency, server CPU per request (user+system time of
+     the gunicorn processes from /proc, up to the moment the sink has every event of the run,
+     so asynchronous work is counted), and events that reached the sink per request;
+  2. one `logger.info` of the sample's on the calling thread, inside a request, against a
+     NullHandler: mean of a tight loop, and median when paced at 2,000 calls/s.
+Ratios are taken within a round (a variant against logging off of the same round), then the
+median over rounds. Writes a JSON result, a table (stdout, Markdown) and two plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(BENCH), str(ROOT / "app")]
+
+from variants import SERVED, Sinks, create_variant_app  # noqa: E402
+
+PER_CALL = ("null", "flask_logstash", "stock_async", "ecs_stdout", "queue_file")
+ALTERNATIVES = ("stock_async", "ecs_stdout", "queue_file")
+WORKERS, THREADS, CLIENTS = 2, 4, 8
+EVENTS_PER_REQUEST = 2  # the access event and "listed N items"
+
+GOAL_P99 = 1.05
+GOAL_CPU = 1.10
+GOAL_CALL = 2.0
+
+
+# -- a Logstash stand-in that only counts lines, in its own process -------------------------
+def _count_lines(port_out: Any, count: Any, ready: Any) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    port_out.value = server.getsockname()[1]
+    ready.set()
+
+    def read(conn: socket.socket) -> None:
+        with conn:
+            while chunk := conn.recv(1 << 16):
+                n = chunk.count(b"\n")
+                if n:
+                    with count.get_lock():
+                        count.value += n
+
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=read, args=(conn,), daemon=True).start()
+
+
+class LineCounter:
+    """Counts newline-terminated events sent to it; runs in a child process, so its work
+    does not compete with the benchmark's clients for their GIL."""
+
+    def __enter__(self) -> LineCounter:
+        ctx = multiprocessing.get_context("fork")
+        self._port, self._count, ready = ctx.Value("i", 0), ctx.Value("q", 0), ctx.Event()
+        self._proc = ctx.Process(target=_count_lines, args=(self._port, self._count, ready),
+                                 daemon=True)
+        self._proc.start()
+        ready.wait(10)
+        return self
+
+    @property
+    def port(self) -> int:
+        return self._port.value
+
+    @property
+    def count(self) -> int:
+        return self._count.value
+
+    def __exit__(self, *exc: object) -> None:
+        self._proc.kill()
+        self._proc.join(5)
+
+
+def count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for(get: Callable[[], int], target: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    value = get()
+    while value < target and time.monotonic() < deadline:
+        time.sleep(0.02)
+        value = get()
+    return value
+
+
+# -- the sample API under gunicorn ----------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_cpu_seconds(master: int) -> float:
+    """User+system CPU time, all threads, of gunicorn's master and its workers (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [str(master), *Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5))
+    return total / tick
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
+
+
+@dataclass
+class ServedRun:
+    variant: str
+    round: int
+    requests: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    cpu_us_per_request: float
+    events_per_request: float
+    drain_s: float  # from the last response until the sink had every event
+    latencies_ms: list[float] = field(repr=False, default_factory=list)
+
+
+def served_run(variant: str, round_no: int, requests: int, counter: LineCounter) -> ServedRun:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        log_file, stdout_file = Path(tmp) / "queue.ndjson", Path(tmp) / "stdout.ndjson"
+        env = dict(os.environ, PYTHONPATH=f"{BENCH}{os.pathsep}{ROOT / 'app'}", PORT=str(port),
+                   GUNICORN_WORKERS=str(WORKERS), GUNICORN_THREADS=str(THREADS),
+                   GUNICORN_LOG_LEVEL="warning", BENCH_VARIANT=variant,
+                   LOGSTASH_HOST="127.0.0.1", LOGSTASH_PORT=str(counter.port),
+                   LOG_BUFFER_DIR=tmp, BENCH_LOG_FILE=str(log_file))
+        sink: Callable[[], int] = {
+            "off": lambda: 0,
+            "ecs_stdout": lambda: count_lines(stdout_file),
+            "queue_file": lambda: count_lines(log_file),
+        }.get(variant, lambda: counter.count)
+        base = sink()
+        with stdout_file.open("ab") as stdout:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(BENCH / "gunicorn_bench.conf.py"),
+                 "variants_wsgi:app"], cwd=ROOT / "app", env=env, stdout=stdout,
+                stderr=subprocess.DEVNULL)
+            try:
+                return _load(variant, round_no, requests, proc.pid, port,
+                             lambda: sink() - base)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+
+
+def _load(variant: str, round_no: int, requests: int, master: int, port: int,
+          delivered: Callable[[], int]) -> ServedRun:
+    url = f"http://127.0.0.1:{port}/api/items"
+    served = 0
+    for _ in range(400):
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            served += 1
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError(f"gunicorn with variant {variant} did not start")
+    for _ in range(200):  # warm-up: imports, connections, caches
+        urllib.request.urlopen(url, timeout=5).close()
+        served += 1
+    per_event = 0 if variant == "off" else 1
+    # Each worker logs one lifecycle event at start (gunicorn.conf.py); a worker that has
+    # not served a request yet may still be starting, so count it once it is there.
+    wait_for(delivered, per_event * (EVENTS_PER_REQUEST * served + 1), 30)
+    before_events = delivered()
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(count: int) -> None:
+        mine = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            urllib.request.urlopen(url, timeout=10).close()
+            mine.append(time.perf_counter() - t0)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(requests // CLIENTS,))
+               for _ in range(CLIENTS)]
+    cpu_before = server_cpu_seconds(master)
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = time.perf_counter()
+    n = len(latencies)
+    # Asynchronous variants still have work queued; it counts (stock_async may wait for its
+    # 10 s flush interval), so CPU is read once the sink has every event or after a minute.
+    after_events = wait_for(delivered, before_events + per_event * EVENTS_PER_REQUEST * n, 60)
+    drain = time.perf_counter() - done
+    cpu = server_cpu_seconds(master) - cpu_before
+    ms = sorted(x * 1000 for x in latencies)
+    return ServedRun(variant, round_no, n, percentile(ms, 0.5), percentile(ms, 0.9),
+                     percentile(ms, 0.99), ms[-1], cpu / n * 1e6,
+                     (after_events - before_events) / n, drain, ms)
+
+
+# -- one call on the request thread ---------------------------------------------------------
+def per_call_costs(variant: str, tight_n: int, paced_n: int, rate: float,
+                   counter: LineCounter) -> tuple[float, float]:
+    """(mean µs of a tight loop, median over repeats; median µs of paced calls)."""
+    with tempfile.TemporaryDirectory(prefix="bench-call-") as tmp, \
+            open(Path(tmp) / "stdout.ndjson", "w", encoding="utf-8") as stream:
+        sinks = Sinks(logstash_port=counter.port, buffer_dir=tmp,
+                      log_file=str(Path(tmp) / "queue.ndjson"), stream=stream)
+        app, close = create_variant_app(variant, sinks)
+        log = logging.getLogger("sample_service.api")  # the sample's own logger and call
+        try:
+            with app.test_request_context("/api/items"):
+                app.preprocess_request()  # our before_request hook: the request's context
+                loops = []
+                for _ in range(5):
+                    start = time.perf_counter_ns()
+                    for i in range(tight_n):
+                        log.info("listed %d items", i)
+                    loops.append((time.perf_counter_ns() - start) / tight_n / 1000)
+                    time.sleep(0.2)  # let asynchronous variants catch up between loops
+                costs = []
+                gap = 1.0 / rate
+                for i in range(paced_n):
+                    start = time.perf_counter_ns()
+                    log.info("listed %d items", i)
+                    costs.append(time.perf_counter_ns() - start)
+                    time.sleep(gap)
+        finally:
+            close()
+    return statistics.median(loops), statistics.median(costs) / 1000
+
+
+# -- summary ---------------------------------------------------------------------------------
+def median_of(runs: list[ServedRun], attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
+def round_ratios(by_round: dict[int, dict[str, ServedRun]], num: str, den: str,
+                 attr: str) -> list[float]:
+    return [rnd[num].__dict__[attr] / rnd[den].__dict__[attr]
+            for rnd in by_round.values() if num in rnd and den in rnd]
+
+
+def summarise(runs: list[ServedRun], calls: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    by_variant: dict[str, list[ServedRun]] = {}
+    by_round: dict[int, dict[str, ServedRun]] = {}
+    for run in runs:
+        by_variant.setdefault(run.variant, []).append(run)
+        by_round.setdefault(run.round, {})[run.variant] = run
+    served = {v: {a: median_of(rs, a) for a in ("p50_ms", "p99_ms", "cpu_us_per_request",
+                                                  "events_per_request", "drain_s")}
+              for v, rs in by_variant.items()}
+    ratios: dict[str, Any] = {}
+    for v in by_variant:
+        if v == "off":
+            continue
+        p99 = round_ratios(by_round, v, "off", "p99_ms")
+        cpu = round_ratios(by_round, v, "off", "cpu_us_per_request")
+        ratios[f"{v}/off"] = {"p99_per_round": p99, "p99": statistics.median(p99),
+                              "cpu_per_round": cpu, "cpu": statistics.median(cpu)}
+    for alt in ALTERNATIVES:
+        if alt in by_variant and "flask_logstash" in by_variant:
+            p99 = round_ratios(by_round, "flask_logstash", alt, "p99_ms")
+            cpu = round_ratios(by_round, "flask_logstash", alt, "cpu_us_per_request")
+            ratios[f"flask_logstash/{alt}"] = {
+                "p99_per_round": p99, "p99": statistics.median(p99),
+                "cpu_per_round": cpu, "cpu": statistics.median(cpu)}
+    call = {v: {"tight_us": statistics.median(c["tight_us"]),
+                "paced_us": statistics.median(c["paced_us"])} for v, c in calls.items()}
+    goals = []
+    ours = ratios.get("flask_logstash/off")
+    if ours:
+        goals.append(("p99 flask_logstash/off", ours["p99"], GOAL_P99))
+        goals.append(("CPU/request flask_logstash/off", ours["cpu"], GOAL_CPU))
+    if "null" in call and "flask_logstash" in call:
+        for mode in ("tight_us", "paced_us"):
+            goals.append((f"one call flask_logstash/NullHandler, {mode[:-3]}",
+                          call["flask_logstash"][mode] / call["null"][mode], GOAL_CALL))
+    for alt in ALTERNATIVES:
+        r = ratios.get(f"flask_logstash/{alt}")
+        if r:
+            goals.append((f"p99 flask_logstash/{alt}", r["p99"], 1.0))
+            goals.append((f"CPU/request flask_logstash/{alt}", r["cpu"], 1.0))
+    return {
+        "served": served,
+        "ratios": ratios,
+        "per_call": call,
+        "goals": [{"goal": g, "ratio": r, "limit": lim, "met": r <= lim if lim != 1.0 else r < 1}
+                  for g, r, lim in goals],
+    }
+
+
+def table(summary: dict[str, Any], rounds: int) -> str:
+    lines = ["| variant | p50 ms | p99 ms | p99 / off | server CPU µs/request | CPU / off "
+             "| events/request | one call µs, tight / paced |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    names = list(SERVED) + [v for v in summary["per_call"] if v not in SERVED]
+    for v in names:
+        s = summary["served"].get(v)
+        r = summary["ratios"].get(f"{v}/off")
+        c = summary["per_call"].get(v)
+        cells = [v]
+        cells += [f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}"] if s else ["—", "—"]
+        cells.append(f"{r['p99']:.2f}" if r else ("1" if v == "off" else "—"))
+        cells.append(f"{s['cpu_us_per_request']:.0f}" if s else "—")
+        cells.append(f"{r['cpu']:.2f}" if r else ("1" if v == "off" else "—"))
+        cells.append(f"{s['events_per_request']:.2f}" if s else "—")
+        cells.append(f"{c['tight_us']:.1f} / {c['paced_us']:.1f}" if c else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Medians over {rounds} rounds; ratios are medians of per-round ratios.")
+    lines.append("")
+    lines.append("| goal | ratio | limit | met |")
+    lines.append("| --- | ---: | ---: | --- |")
+    for g in summary["goals"]:
+        limit = f"< {g['limit']:.2f}" if g["limit"] == 1.0 else f"≤ {g['limit']:.2f}"
+        lines.append(f"| {g['goal']} | {g['ratio']:.2f} | {limit} | "
+                     f"{'yes' if g['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
+# -- plots -------------------------------------------------------------------------------------
+def plot(runs: list[ServedRun], summary: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    variants = [v for v in SERVED if any(r.variant == v for r in runs)]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for v in variants:
+        pooled = sorted(x for r in runs if r.variant == v for x in r.latencies_ms)
+        n = len(pooled)
+        slower = [1 - i / n for i in range(n)]  # fraction of requests at least this slow
+        ax.step(pooled, slower, where="post",
+                label=f"{v} (p99 {summary['served'][v]['p99_ms']:.1f} ms)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1 / max(1, min(sum(r.requests for r in runs if r.variant == v)
+                               for v in variants)), 1)
+    ax.axhline(0.01, color="grey", lw=0.8, ls=":")
+    ax.text(ax.get_xlim()[0], 0.011, " p99", color="grey", fontsize=8)
+    ax.set_xlabel("latency of GET /api/items (ms, log scale)")
+    ax.set_ylabel("fraction of requests at least this slow")
+    ax.set_title(f"Sample API latency by logging variant, all rounds pooled ({stamp})",
+                 fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    latency_png = out_dir / "perf-latency.png"
+    fig.tight_layout()
+    fig.savefig(latency_png, dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, v in enumerate(variants):
+        per_round = [r.cpu_us_per_request for r in runs if r.variant == v]
+        ax.bar(i, summary["served"][v]["cpu_us_per_request"], color=f"C{i}", alpha=0.6)
+        ax.plot([i] * len(per_round), per_round, "k.", ms=4)
+    if "off" in summary["served"]:
+        limit = summary["served"]["off"]["cpu_us_per_request"] * GOAL_CPU
+        ax.axhline(limit, color="red", ls="--", lw=1, label="goal: 1.10 x off")
+        ax.legend(fontsize=8)
+    ax.set_xticks(range(len(variants)), variants)
+    ax.set_ylabel("server CPU per request (µs), median; dots: rounds")
+    ax.set_title(f"gunicorn CPU per request by logging variant ({stamp})", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    cpu_png = out_dir / "perf-cpu.png"
+    fig.tight_layout()
+    fig.savefig(cpu_png, dpi=110)
+    plt.close(fig)
+    return [latency_png, cpu_png]
+
+
+# -- main ------------------------------------------------------------------------------------
+def git_head() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="2 rounds of 600 requests and short per-call loops (a smoke run)")
+    parser.add_argument("--rounds", type=int, help="rounds of every served variant (default 7)")
+    parser.add_argument("--requests", type=int, help="requests per run (default 3000)")
+    parser.add_argument("--json", type=Path, default=BENCH / "results" / "compare_variants.json")
+    parser.add_argument("--plots", type=Path, default=ROOT / "docs",
+                        help="directory for perf-latency.png and perf-cpu.png")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args()
+    rounds = args.rounds or (2 if args.quick else 7)
+    requests = args.requests or (600 if args.quick else 3000)
+    tight_n, paced_n = (500, 400) if args.quick else (2000, 2000)
+    call_rounds = 1 if args.quick else 3
+    started = time.time()
+
+    with LineCounter() as counter:
+        calls: dict[str, dict[str, list[float]]] = {v: {"tight_us": [], "paced_us": []}
+                                                    for v in PER_CALL}
+        for rnd in range(call_rounds):
+            for v in PER_CALL[rnd % len(PER_CALL):] + PER_CALL[:rnd % len(PER_CALL)]:
+                tight, paced = per_call_costs(v, tight_n, paced_n, 2000, counter)
+                calls[v]["tight_us"].append(tight)
+                calls[v]["paced_us"].append(paced)
+                print(f"per call  round {rnd + 1}/{call_rounds}  {v:<15} tight {tight:6.1f} µs"
+                      f"  paced {paced:6.1f} µs", file=sys.stderr, flush=True)
+        runs: list[ServedRun] = []
+        for rnd in range(rounds):
+            order = SERVED[rnd % len(SERVED):] + SERVED[:rnd % len(SERVED)]
+            for v in order:
+                run = served_run(v, rnd, requests, counter)
+                runs.append(run)
+                print(f"served    round {rnd + 1}/{rounds}  {v:<15} p50 {run.p50_ms:5.2f} ms  "
+                      f"p99 {run.p99_ms:6.2f} ms  CPU {run.cpu_us_per_request:5.0f} µs/req  "
+                      f"events/req {run.events_per_request:.2f}  drain {run.drain_s:.1f} s",
+                      file=sys.stderr, flush=True)
+
+    summary = summarise(runs, calls)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    result = {
+        "command": " ".join([".venv/bin/python", "bench/compare_variants.py", *sys.argv[1:]]),
+        "when": stamp,
+        "duration_s": round(time.time() - started),
+        "commit": git_head(),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "load_avg_at_end": os.getloadavg()},
+        "setup": {"gunicorn_workers": WORKERS, "gunicorn_threads": THREADS, "clients": CLIENTS,
+                  "requests_per_run": requests, "rounds": rounds,
+                  "per_call": {"tight_n": tight_n, "paced_n": paced_n, "paced_rate": 2000,
+                               "rounds": call_rounds}},
+        **summary,
+        "per_call_rounds": calls,
+        "runs": [{k: v for k, v in asdict(r).items() if k != "latencies_ms"} for r in runs],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    print(f"python {platform.python_version()}, {os.cpu_count()} cores, {stamp}, "
+          f"commit {result['commit']}, load at end {os.getloadavg()[0]:.1f}")
+    print(table(summary, rounds))
+    print(f"\nJSON: {args.json}")
+    if not args.no_plots:
+        for png in plot(runs, summary, args.plots, stamp):
+            print(f"plot: {png}")
+
+
+if __name__ == "__main__":
+    main()
