@@ -41,9 +41,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "app")]
 
-from variants import SERVED, Sinks, create_variant_app  # noqa: E402
+from variants import PROBES, SERVED, VARIANTS, Sinks, create_variant_app  # noqa: E402
 
-PER_CALL = ("null", "flask_logstash", "stock_async", "ecs_stdout", "queue_file")
 ALTERNATIVES = ("stock_async", "ecs_stdout", "queue_file")
 WORKERS, THREADS, CLIENTS = 2, 4, 8
 EVENTS_PER_REQUEST = 2  # the access event and "listed N items"
@@ -125,12 +124,18 @@ def free_port() -> int:
 
 
 def server_cpu_seconds(master: int) -> float:
-    """User+system CPU time, all threads, of gunicorn's master and its workers (Linux)."""
+    """User+system CPU time, all threads, of gunicorn's master and every process below it
+    (workers, and a sidecar a worker forks), from /proc (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
-    pids = [str(master), *Path(f"/proc/{master}/task/{master}/children").read_text().split()]
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total, pending = 0, [str(master)]
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending += (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue  # exited between the listing and the read
         total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5))
     return total / tick
 
@@ -166,6 +171,7 @@ def served_run(variant: str, round_no: int, requests: int, counter: LineCounter)
                    LOG_BUFFER_DIR=tmp, BENCH_LOG_FILE=str(log_file))
         sink: Callable[[], int] = {
             "off": lambda: 0,
+            "handoff_only": lambda: 0,
             "ecs_stdout": lambda: count_lines(stdout_file),
             "queue_file": lambda: count_lines(log_file),
         }.get(variant, lambda: counter.count)
@@ -199,7 +205,7 @@ def _load(variant: str, round_no: int, requests: int, master: int, port: int,
     for _ in range(200):  # warm-up: imports, connections, caches
         urllib.request.urlopen(url, timeout=5).close()
         served += 1
-    per_event = 0 if variant == "off" else 1
+    per_event = 0 if variant in ("off", "handoff_only") else 1
     # Each worker logs one lifecycle event at start (gunicorn.conf.py); a worker that has
     # not served a request yet may still be starting, so count it once it is there.
     wait_for(delivered, per_event * (EVENTS_PER_REQUEST * served + 1), 30)
@@ -335,11 +341,11 @@ def spread(median: float, per_round: list[float]) -> str:
     return f"{median:.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
 
 
-def table(summary: dict[str, Any], rounds: int) -> str:
+def table(summary: dict[str, Any], rounds: int, served: tuple[str, ...]) -> str:
     lines = ["| variant | p50 ms | p99 ms | p99 / off | server CPU µs/request | CPU / off "
              "| events/request | one call µs, tight / paced |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    names = list(SERVED) + [v for v in summary["per_call"] if v not in SERVED]
+    names = list(served) + [v for v in summary["per_call"] if v not in served]
     for v in names:
         s = summary["served"].get(v)
         r = summary["ratios"].get(f"{v}/off")
@@ -368,14 +374,15 @@ def table(summary: dict[str, Any], rounds: int) -> str:
 
 
 # -- plots -------------------------------------------------------------------------------------
-def plot(runs: list[ServedRun], summary: dict[str, Any], out_dir: Path, stamp: str) -> list[Path]:
+def plot(runs: list[ServedRun], summary: dict[str, Any], out_dir: Path, stamp: str,
+         served: tuple[str, ...]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    variants = [v for v in SERVED if any(r.variant == v for r in runs)]
+    variants = [v for v in served if any(r.variant == v for r in runs)]
     fig, ax = plt.subplots(figsize=(8, 5))
     for v in variants:
         pooled = sorted(x for r in runs if r.variant == v for x in r.latencies_ms)
@@ -439,7 +446,18 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, default=ROOT / "docs",
                         help="directory for perf-latency.png and perf-cpu.png")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--variants", help=f"comma-separated, from {', '.join(VARIANTS)} "
+                        f"(default: {','.join(SERVED)})")
+    parser.add_argument("--probes", action="store_true",
+                        help=f"add the design probes ({', '.join(PROBES)})")
+    parser.add_argument("--no-per-call", action="store_true", help="skip the per-call part")
     args = parser.parse_args()
+    served = tuple(args.variants.split(",")) if args.variants else SERVED
+    served += PROBES if args.probes else ()
+    unknown = [v for v in served if v not in VARIANTS or v == "null"]
+    if unknown:
+        parser.error(f"not a served variant: {', '.join(unknown)}")
+    per_call = () if args.no_per_call else ("null", *(v for v in served if v != "off"))
     rounds = args.rounds or (2 if args.quick else 7)
     requests = args.requests or (600 if args.quick else 3000)
     tight_n, paced_n = (500, 400) if args.quick else (2000, 2000)
@@ -449,9 +467,9 @@ def main() -> None:
 
     with LineCounter() as counter:
         calls: dict[str, dict[str, list[float]]] = {v: {"tight_us": [], "paced_us": []}
-                                                    for v in PER_CALL}
-        for rnd in range(call_rounds):
-            for v in PER_CALL[rnd % len(PER_CALL):] + PER_CALL[:rnd % len(PER_CALL)]:
+                                                    for v in per_call}
+        for rnd in range(call_rounds if per_call else 0):
+            for v in per_call[rnd % len(per_call):] + per_call[:rnd % len(per_call)]:
                 tight, paced = per_call_costs(v, tight_n, paced_n, 2000, counter)
                 calls[v]["tight_us"].append(tight)
                 calls[v]["paced_us"].append(paced)
@@ -459,7 +477,7 @@ def main() -> None:
                       f"  paced {paced:6.1f} µs", file=sys.stderr, flush=True)
         runs: list[ServedRun] = []
         for rnd in range(rounds):
-            order = SERVED[rnd % len(SERVED):] + SERVED[:rnd % len(SERVED)]
+            order = served[rnd % len(served):] + served[:rnd % len(served)]
             for v in order:
                 run = served_run(v, rnd, requests, counter)
                 runs.append(run)
@@ -479,7 +497,7 @@ def main() -> None:
                     "platform": platform.platform(),
                     "load_avg_at_start": load_at_start, "load_avg_at_end": os.getloadavg()},
         "setup": {"gunicorn_workers": WORKERS, "gunicorn_threads": THREADS, "clients": CLIENTS,
-                  "requests_per_run": requests, "rounds": rounds,
+                  "requests_per_run": requests, "rounds": rounds, "served": served,
                   "per_call": {"tight_n": tight_n, "paced_n": paced_n, "paced_rate": 2000,
                                "rounds": call_rounds}},
         **summary,
@@ -491,10 +509,10 @@ def main() -> None:
     print(f"python {platform.python_version()}, {os.cpu_count()} cores, {stamp}, "
           f"commit {result['commit']}, load average {load_at_start[0]:.1f} at start, "
           f"{os.getloadavg()[0]:.1f} at end")
-    print(table(summary, rounds))
+    print(table(summary, rounds, served))
     print(f"\nJSON: {args.json}")
     if not args.no_plots:
-        for png in plot(runs, summary, args.plots, stamp):
+        for png in plot(runs, summary, args.plots, stamp, served):
             print(f"plot: {png}")
 
 

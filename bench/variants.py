@@ -13,6 +13,7 @@ and "listed N items"); only what handles the records differs:
                   record, written synchronously (the "ship with Filebeat/Agent" path)
   queue_file      the standard library's QueueHandler + QueueListener, ecs-logging's
                   formatter on a FileHandler
+  handoff_only, sidecar   probes of other designs (bench/design_probes.py), on request
 
 The alternatives get what their packages give: no RequestContextFilter, so no request id on
 "listed N items" (the access event carries what our hook puts in it).
@@ -35,8 +36,10 @@ from flask import Flask
 import flask_logstash
 from sample_service import create_app
 
-VARIANTS = ("off", "null", "flask_logstash", "stock_async", "ecs_stdout", "queue_file")
-# The ones the latency benchmark runs under gunicorn ("null" only matters per call).
+# Design probes (bench/design_probes.py), measured only when asked for.
+PROBES = ("handoff_only", "sidecar")
+VARIANTS = ("off", "null", "flask_logstash", "stock_async", "ecs_stdout", "queue_file", *PROBES)
+# The ones the latency benchmark runs under gunicorn by default ("null" only matters per call).
 SERVED = ("off", "flask_logstash", "stock_async", "ecs_stdout", "queue_file")
 # The variants that reach the sample app's handlers through our settings, not a handler of
 # their own.
@@ -120,6 +123,13 @@ def _alternative_handler(variant: str, sinks: Sinks) -> tuple[logging.Handler, C
             target.close()
 
         return logging.handlers.QueueHandler(records), stop
+    if variant in PROBES:
+        import design_probes
+
+        probe: logging.Handler = (
+            design_probes.HandoffOnlyHandler() if variant == "handoff_only"
+            else design_probes.SidecarHandler(sinks.logstash_host, sinks.logstash_port))
+        return probe, probe.close
     raise ValueError(f"variant {variant!r} has no handler of its own")
 
 

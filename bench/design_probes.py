@@ -1,0 +1,115 @@
+"""Bench-only probes of designs the product does not have, to measure before changing it.
+
+  handoff_only  the request thread's share of ours: RequestContextFilter and a put on a
+                SimpleQueue that nobody reads (no formatting, no delivery). Ours minus this
+                is what the delivery thread costs the process.
+  sidecar       a per-worker sidecar process: the request thread pickles the record's
+                fields and writes them to a pipe; a forked child formats them with our
+                EcsEventFormatter and sends NDJSON batches to Logstash. Formatting leaves the
+                worker's GIL, not the machine's CPUs.
+
+The sidecar is a sketch for measuring, not a design to ship: a full pipe blocks the caller,
+nothing is buffered durably, and a crash of the child loses what it held. None of it is
+product code, and no test relies on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import queue
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+from flask_logstash.ecs_formatter import EcsEventFormatter
+from flask_logstash.request_context import RequestContextFilter
+from flask_logstash.settings import LoggingSettings
+
+_HEADER = struct.Struct("<I")
+_LINGER = 0.005  # seconds the child gathers lines before one send
+
+
+class HandoffOnlyHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self.addFilter(RequestContextFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # What ours does on the caller's thread (delivery.py's emit), minus the worker.
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        self.records.put(record)
+
+
+class SidecarHandler(logging.Handler):
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__()
+        self.addFilter(RequestContextFilter())
+        read_end, self._write_end = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the sidecar
+            os.close(self._write_end)
+            try:
+                _sidecar_loop(read_end, host, port)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+        self._write_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields = dict(vars(record))
+            fields["msg"], fields["args"] = record.getMessage(), None
+            if record.exc_info:
+                fields["exc_text"] = logging.Formatter().formatException(record.exc_info)
+                fields["exc_info"] = None
+            data = pickle.dumps(fields, protocol=pickle.HIGHEST_PROTOCOL)
+            with self._write_lock:
+                view = memoryview(_HEADER.pack(len(data)) + data)
+                while view:
+                    view = view[os.write(self._write_end, view):]
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._write_end)  # EOF: the sidecar sends what it has and exits
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self._pid, 0)
+        super().close()
+
+
+def _sidecar_loop(read_end: int, host: str, port: int) -> None:
+    formatter = EcsEventFormatter(LoggingSettings(logstash_port=port))
+    stream = os.fdopen(read_end, "rb", buffering=1 << 16)
+    lines: list[bytes] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def sender() -> None:
+        sock = socket.create_connection((host, port))
+        while not done.is_set() or lines:
+            time.sleep(_LINGER)
+            with lock:
+                batch = b"".join(lines)
+                lines.clear()
+            if batch:
+                sock.sendall(batch)
+        sock.close()
+
+    thread = threading.Thread(target=sender, daemon=True)
+    thread.start()
+    while header := stream.read(_HEADER.size):
+        fields: dict[str, Any] = pickle.loads(stream.read(_HEADER.unpack(header)[0]))
+        line = formatter.format_line(logging.makeLogRecord(fields))
+        with lock:
+            lines.append(line)
+    done.set()
+    thread.join(30)
