@@ -13,7 +13,9 @@ and "listed N items"); only what handles the records differs:
                   record, written synchronously (the "ship with Filebeat/Agent" path)
   queue_file      the standard library's QueueHandler + QueueListener, ecs-logging's
                   formatter on a FileHandler
-  handoff_only, sidecar   probes of other designs (bench/design_probes.py), on request
+  flask_logstash_memory   ours without LOG_BUFFER_DIR (memory queue): the SQLite share
+  handoff_only, sidecar   probes of other designs (bench/design_probes.py)
+  (these three only on request)
 
 The alternatives get what their packages give: no RequestContextFilter, so no request id on
 "listed N items" (the access event carries what our hook puts in it).
@@ -37,13 +39,13 @@ import flask_logstash
 from sample_service import create_app
 
 # Design probes (bench/design_probes.py), measured only when asked for.
-PROBES = ("handoff_only", "sidecar")
+PROBES = ("flask_logstash_memory", "handoff_only", "sidecar")
 VARIANTS = ("off", "null", "flask_logstash", "stock_async", "ecs_stdout", "queue_file", *PROBES)
 # The ones the latency benchmark runs under gunicorn by default ("null" only matters per call).
 SERVED = ("off", "flask_logstash", "stock_async", "ecs_stdout", "queue_file")
 # The variants that reach the sample app's handlers through our settings, not a handler of
 # their own.
-_OURS = frozenset({"off", "flask_logstash"})
+_OURS = frozenset({"off", "flask_logstash", "flask_logstash_memory"})
 
 
 @dataclass
@@ -71,7 +73,7 @@ def settings_env(variant: str, sinks: Sinks) -> dict[str, str]:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
     env = {
-        "LOGSTASH_ENABLED": "true" if variant == "flask_logstash" else "false",
+        "LOGSTASH_ENABLED": "true" if variant.startswith("flask_logstash") else "false",
         "LOG_LEVEL": "CRITICAL" if variant == "off" else "INFO",
         "LOGSTASH_HOST": sinks.logstash_host,
         "LOGSTASH_PORT": str(sinks.logstash_port),
@@ -140,7 +142,8 @@ def create_variant_app(variant: str, sinks: Sinks) -> tuple[Flask, Callable[[], 
     gunicorn), so call it once per process or close the previous variant first.
     """
     os.environ.update(settings_env(variant, sinks))
-    if variant == "flask_logstash" and not sinks.buffer_dir:
+    if variant == "flask_logstash_memory" or (variant == "flask_logstash"
+                                              and not sinks.buffer_dir):
         os.environ.pop("LOG_BUFFER_DIR", None)
     app = create_app()
     if variant in _OURS:
