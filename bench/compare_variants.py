@@ -172,6 +172,7 @@ def served_run(variant: str, round_no: int, requests: int, counter: LineCounter)
         sink: Callable[[], int] = {
             "off": lambda: 0,
             "handoff_only": lambda: 0,
+            "null": lambda: 0,
             "ecs_stdout": lambda: count_lines(stdout_file),
             "queue_file": lambda: count_lines(log_file),
         }.get(variant, lambda: counter.count)
@@ -205,7 +206,7 @@ def _load(variant: str, round_no: int, requests: int, master: int, port: int,
     for _ in range(200):  # warm-up: imports, connections, caches
         urllib.request.urlopen(url, timeout=5).close()
         served += 1
-    per_event = 0 if variant in ("off", "handoff_only") else 1
+    per_event = 0 if variant in ("off", "null", "handoff_only") else 1
     # Each worker logs one lifecycle event at start (gunicorn.conf.py); a worker that has
     # not served a request yet may still be starting, so count it once it is there.
     wait_for(delivered, per_event * (EVENTS_PER_REQUEST * served + 1), 30)
@@ -449,15 +450,17 @@ def main() -> None:
     parser.add_argument("--variants", help=f"comma-separated, from {', '.join(VARIANTS)} "
                         f"(default: {','.join(SERVED)})")
     parser.add_argument("--probes", action="store_true",
-                        help=f"add the design probes ({', '.join(PROBES)})")
+                        help=f"add null (records made, nothing done) and the design probes "
+                        f"({', '.join(PROBES)})")
     parser.add_argument("--no-per-call", action="store_true", help="skip the per-call part")
     args = parser.parse_args()
     served = tuple(args.variants.split(",")) if args.variants else SERVED
-    served += PROBES if args.probes else ()
-    unknown = [v for v in served if v not in VARIANTS or v == "null"]
+    served += ("null", *PROBES) if args.probes else ()
+    unknown = [v for v in served if v not in VARIANTS]
     if unknown:
         parser.error(f"not a served variant: {', '.join(unknown)}")
-    per_call = () if args.no_per_call else ("null", *(v for v in served if v != "off"))
+    per_call = () if args.no_per_call else (
+        "null", *(v for v in served if v not in ("off", "null")))
     rounds = args.rounds or (2 if args.quick else 7)
     requests = args.requests or (600 if args.quick else 3000)
     tight_n, paced_n = (500, 400) if args.quick else (2000, 2000)
