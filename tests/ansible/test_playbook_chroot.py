@@ -131,7 +131,9 @@ def deployment(tmp_path_factory) -> Deployment:
     write_inventory(inventory, roots)
     password_file = work / "vault-password"
     values = write_vault(inventory, password_file)
-    args = ("site.yml", "--skip-tags", SKIPPED_TAGS)
+    # --diff and -v show file contents and module results: a secret a task fails to hide
+    # shows up in the output (test_no_secret_reaches_the_output).
+    args = ("site.yml", "--skip-tags", SKIPPED_TAGS, "--diff", "-v")
     first = run_playbook(inventory / "hosts.yml", password_file, *args)
     second = run_playbook(inventory / "hosts.yml", password_file, *args) \
         if first.returncode == 0 else Run(-1, "not run: the first run failed")
@@ -180,6 +182,8 @@ def test_second_run_changes_nothing(deployment):
 
 
 def test_no_secret_reaches_the_output(deployment):
+    """Both runs ran with --diff -v; the first wrote every secret-bearing file."""
+    assert "--- before" in deployment.first.output, "the first run showed no diff at all"
     for value in deployment.secrets.values():
         assert value not in deployment.first.output
         assert value not in deployment.second.output
