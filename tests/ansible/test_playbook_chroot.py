@@ -126,6 +126,11 @@ def deployment(tmp_path_factory) -> Deployment:
     work = tmp_path_factory.mktemp("ansible")
     names = [*ES_NODES, OPS[0], APP[0]]
     roots = {name: copy_root(base, work / "roots" / name) for name in names}
+    # What the package's security auto-configuration leaves (its postinst), on one node.
+    autoconfig = roots["es-1.elk.test"] / "etc/elasticsearch/certs"
+    autoconfig.mkdir(parents=True)
+    for name in ("http_ca.crt", "http.p12", "transport.p12"):
+        (autoconfig / name).write_text("auto-configured\n")
     inventory = work / "inventory"
     inventory.mkdir()
     write_inventory(inventory, roots)
@@ -199,6 +204,7 @@ def test_each_node_names_the_seeds_masters_and_its_certificate(deployment, node)
     assert config["cluster.name"] == "flask-logs"
     assert "master" in config["node.roles"]
     assert config["network.publish_host"] == ES_NODES[node]
+    assert config["network.host"] == [ES_NODES[node], "_local_"]
     assert config["discovery.seed_hosts"] == [f"{a}:9300" for a in ES_NODES.values()]
     # Never bootstrapped here (no cluster ran), so the first-start setting is still present.
     assert config["cluster.initial_master_nodes"] == ["es-1", "es-2", "es-3"]
@@ -242,9 +248,12 @@ def test_elasticsearch_heap_memlock_and_kernel_settings(deployment):
     assert "-Xmx2g" in heap
     drop_in = (root / "etc/systemd/system/elasticsearch.service.d/flask-elk.conf").read_text()
     assert "LimitMEMLOCK=infinity" in drop_in
+    assert "TimeoutStopSec=300" in drop_in
+    assert "SendSIGKILL=yes" in drop_in
+    assert not (root / "etc/elasticsearch/certs").exists()
     assert read_yaml(root / "etc/elasticsearch/elasticsearch.yml")["bootstrap.memory_lock"] is True
     sysctl = (root / "etc/sysctl.d/60-flask-elk.conf").read_text()
-    assert "vm.max_map_count = 262144" in sysctl
+    assert "vm.max_map_count = 1048576" in sysctl
     assert in_root(root, "id", "elasticsearch").returncode == 0
 
 
@@ -289,6 +298,7 @@ def test_every_certificate_the_pipelines_name_exists(deployment):
     assert env["LOGSTASH_DLQ_DIR"] == settings["path.data"] + "/dead_letter_queue"
     drop_in = root / "etc/systemd/system/logstash.service.d/flask-elk.conf"
     assert "EnvironmentFile=/etc/logstash/flask-elk.env" in drop_in.read_text()
+    assert "TimeoutStopSec=120" in drop_in.read_text()
 
 
 # -- Kibana ----------------------------------------------------------------------------------
