@@ -323,6 +323,15 @@ def test_kibana_uses_the_bundles_settings_with_every_node(deployment):
     assert wanted
     assert wanted <= set(env)
     assert env["KIBANA_SYSTEM_PASSWORD"] == deployment.secrets["vault_kibana_system_password"]
+    # HTTPS on the host's own address, with a certificate from the bundle's CA.
+    assert settings["server.host"] == OPS[1]
+    assert settings["server.ssl.enabled"] is True
+    cert = x509.load_pem_x509_certificate(
+        (root / settings["server.ssl.certificate"].lstrip("/")).read_bytes())
+    assert f"IP:{OPS[1]}" in sans(cert)
+    assert_signed_by_ca(cert, x509.load_pem_x509_certificate((root / ca.lstrip("/")).read_bytes()))
+    key = root / settings["server.ssl.key"].lstrip("/")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o640
 
 
 # -- provisioning ----------------------------------------------------------------------------

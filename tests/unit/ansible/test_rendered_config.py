@@ -26,8 +26,10 @@ HOST_MAX_MAP_COUNT = 2097152  # above the package's 1048576: must be kept
 def write_inventory(directory) -> None:
     hosts = {n: {"elk_address": a, "ansible_connection": "local",
                  "ansible_python_interpreter": sys.executable} for n, a in NODES.items()}
+    # es-1 doubles as the Kibana and provisioning host.
     (directory / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
-        "elasticsearch": {"hosts": hosts}}}}))
+        "elasticsearch": {"hosts": hosts}, "kibana": {"hosts": {"es-1.example.org": None}},
+        "elk_provision": {"hosts": {"es-1.example.org": None}}}}}))
 
 
 def write_playbook(directory, out) -> None:
@@ -37,7 +39,9 @@ def write_playbook(directory, out) -> None:
         "name": "Render the role templates", "hosts": "elasticsearch", "gather_facts": False,
         "vars_files": [str(roles / "elk/defaults/main.yml"),
                        str(roles / "elasticsearch/defaults/main.yml"),
-                       str(roles / "prepare/defaults/main.yml")],
+                       str(roles / "prepare/defaults/main.yml"),
+                       str(roles / "kibana/defaults/main.yml"),
+                       str(roles / "provision/defaults/main.yml")],
         "vars": {"elasticsearch_cluster_formed": False,
                  "prepare_sysctl_current": {"results": [
                      {"item": "vm.max_map_count", "content": current}]}},
@@ -54,6 +58,16 @@ def write_playbook(directory, out) -> None:
              "ansible.builtin.copy": {"content": "{{ elk_elasticsearch_urls | to_json }}",
                                       "dest": f"{out}/urls.json", "mode": "0600"},
              "run_once": True},
+            {"name": "Render kibana.yml", "ansible.builtin.template": {
+                "src": str(roles / "kibana/templates/kibana.yml.j2"),
+                "dest": f"{out}/kibana.yml", "mode": "0600"},
+             "when": "inventory_hostname in groups['kibana']"},
+            {"name": "Write how provisioning reaches Kibana",
+             "ansible.builtin.copy": {
+                 "content": "{{ {'url': provision_kibana_url, 'ca': provision_kibana_ca_path}"
+                            " | to_json }}",
+                 "dest": f"{out}/provision-kibana.json", "mode": "0600"},
+             "when": "inventory_hostname in groups['elk_provision']"},
         ],
     }]
     # es-1's host already has a larger value; es-2 reports none (like a chroot).
@@ -126,3 +140,21 @@ def test_clients_get_every_node_url_with_ipv6_in_brackets(rendered):
     urls = json.loads((rendered / "urls.json").read_text())
     assert urls == ["https://203.0.113.11:9200", "https://[2001:db8::12]:9200",
                     "https://198.51.100.13:9200"]
+
+
+def test_kibana_serves_tls_on_its_address_with_the_bundles_certificate(rendered):
+    settings = yaml.safe_load((rendered / "kibana.yml").read_text())
+    assert settings["server.host"] == NODES["es-1.example.org"]
+    assert settings["server.ssl.enabled"] is True
+    assert settings["server.ssl.certificate"] == "/etc/kibana/certs/kibana.crt"
+    assert settings["server.ssl.key"] == "/etc/kibana/certs/kibana.key"
+
+
+def test_provisioning_reaches_kibana_over_verified_https(rendered):
+    target = json.loads((rendered / "provision-kibana.json").read_text())
+    assert target["url"] == "https://203.0.113.11:5601"
+    assert target["ca"] == "/etc/elk-provision/ca.crt"
+    argv = yaml.safe_load((ANSIBLE_DIR / "roles/provision/tasks/kibana.yml").read_text())[0]
+    command = argv["ansible.builtin.command"]["argv"]
+    assert "'--ca-file', provision_kibana_ca_path" in command
+    assert "--insecure" not in command
