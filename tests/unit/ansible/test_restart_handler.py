@@ -58,8 +58,10 @@ def loopback_aliases_work() -> bool:
     return True
 
 
-pytestmark = pytest.mark.skipif(not loopback_aliases_work(),
-                                reason="binding 127.0.0.13 is not possible here")
+pytestmark = [pytest.mark.skipif(not loopback_aliases_work(),
+                                 reason="binding 127.0.0.13 is not possible here"),
+              # Real ansible-playbook runs: slow, and slower still on a busy machine.
+              pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @dataclass
