@@ -15,11 +15,11 @@ _SEPARATOR = "|".join(re.escape(sep) for sep in sorted(model.CARD_SEPARATORS, ke
                                                              reverse=True))
 # Starts only where no digit precedes, and each repetition begins with a separator or a digit
 # (disjoint), so the engine never revisits a digit: linear in the text's length.
-_DIGIT_RUN = re.compile(
+DIGIT_RUN = re.compile(
     rf"(?<![0-9])[0-9](?:(?:{_SEPARATOR})?[0-9]){{{model.CARD_MIN_DIGITS - 1},}}"
 )
 # Most strings have no run of this many digits at all; finding that out is cheap.
-_CANDIDATE = re.compile(r"[0-9](?:[^0-9]{0,3}[0-9]){12}")
+CANDIDATE = re.compile(r"[0-9](?:[^0-9]{0,3}[0-9]){12}")
 _LO2, _HI2 = model.CARD_MASTERCARD_2_SERIES
 
 
@@ -80,6 +80,6 @@ def _mask(match: re.Match[str]) -> str:
 
 
 def redact_cards(text: str) -> str:
-    if not _CANDIDATE.search(text):
+    if not CANDIDATE.search(text):
         return text
-    return _DIGIT_RUN.sub(_mask, text)
+    return DIGIT_RUN.sub(_mask, text)

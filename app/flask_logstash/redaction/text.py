@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from flask_logstash.redaction import model
+from flask_logstash.redaction import cards, model
 from flask_logstash.redaction.cards import redact_cards
 from flask_logstash.redaction.keys import KeyMatcher
 
@@ -29,7 +29,6 @@ PAIR = re.compile(
 _UNQUOTED = re.compile(r"[^\s&;,\"'<>{}()\\]+")
 _DOUBLE_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _SINGLE_QUOTED = re.compile(r"'[^'\n]*'")
-_ESCAPED_QUOTED = re.compile(r'\\"(?:[^"\\\n]|\\[^"])*\\"')
 _SPACES = re.compile(r"[ \t]+")
 
 # scheme://user:password@host; the password runs to the last '@' of the authority.
@@ -46,15 +45,23 @@ AUTH_CREDENTIAL = re.compile(
     + r")[ \t]+(?P<credential>[A-Za-z0-9._~+/=-]{8,})"
 )
 JWT = re.compile(
-    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*){0,3}"
+    r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?"
 )
 PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
 _TRUNCATION_DELIMITERS = re.compile(r"[\s&;,\"'<>]")
 
-PATTERNS = {
+# Every pattern searched through a whole text (tests/unit/app/test_redaction_linear.py checks
+# their structure), and those only matched at one position of it, once.
+SCANNING_PATTERNS = {
     "pair": PAIR, "url_credentials": URL_CREDENTIALS, "aws_key_id": AWS_KEY_ID,
     "prefixed_token": PREFIXED_TOKEN, "auth_credential": AUTH_CREDENTIAL, "jwt": JWT,
-    "private_key_begin": PRIVATE_KEY_BEGIN,
+    "private_key_begin": PRIVATE_KEY_BEGIN, "card_digit_run": cards.DIGIT_RUN,
+    "card_candidate": cards.CANDIDATE, "truncation_delimiters": _TRUNCATION_DELIMITERS,
+}
+ANCHORED_PATTERNS = {
+    "unquoted_value": _UNQUOTED, "double_quoted_value": _DOUBLE_QUOTED,
+    "single_quoted_value": _SINGLE_QUOTED,
+    "spaces": _SPACES,
 }
 
 
@@ -68,17 +75,18 @@ def looks_random(token: str, symbols: str = "") -> bool:
     return any(char.isupper() for char in tail) and any(char.islower() for char in tail)
 
 
-def truncate(text: str) -> str:
+def split_at_cap(text: str) -> tuple[str, str]:
+    """The part of `text` that is scanned, and the marker that replaces the rest ("" if
+    nothing is cut)."""
     limit = model.MAX_SCANNED_CHARS
     if len(text) <= limit:
-        return text
+        return text, ""
     # Cut at the last delimiter before the limit, so no token is cut in half and left with a
     # shape (a JWT's first two parts, most of a card) that the patterns no longer recognise.
-    window_start = limit - 512
     cut = limit
-    for match in _TRUNCATION_DELIMITERS.finditer(text, window_start, limit):
+    for match in _TRUNCATION_DELIMITERS.finditer(text, limit - 512, limit):
         cut = match.start()
-    return text[:cut] + model.TRUNCATION_MARKER.format(dropped=len(text) - cut)
+    return text[:cut], model.TRUNCATION_MARKER.format(dropped=len(text) - cut)
 
 
 class TextRedactor:
@@ -86,7 +94,10 @@ class TextRedactor:
         self._keys = keys
 
     def redact(self, text: str) -> str:
-        text = truncate(text)
+        head, marker = split_at_cap(text)
+        return self._redact_views(head) + marker
+
+    def _redact_views(self, text: str) -> str:
         scanned = self._scan(text)
         if "%" in text:
             # A URL-encoded name or separator (`pass%77ord=`, `password%3Dx`) is a secret in
@@ -149,11 +160,11 @@ class TextRedactor:
             if quoted is None:  # unterminated: everything to the end of the line
                 return _line_end(text, start), f"{first}{R}"
             return quoted.end(), f"{first}{R}{first}"
-        if first == "\\":
-            quoted = _ESCAPED_QUOTED.match(text, start)
-            if quoted is None:
+        if text.startswith('\\"', start):  # JSON inside a JSON string: \"value\"
+            close = text.find('\\"', start + 2, _line_end(text, start))
+            if close == -1:
                 return _line_end(text, start), f'\\"{R}'
-            return quoted.end(), f'\\"{R}\\"'
+            return close + 2, f'\\"{R}\\"'
         if sep == ":" and self._keys.compact(name) in model.LINE_VALUED_NAMES:
             return _line_end(text, start), R
         value = _UNQUOTED.match(text, start)
@@ -170,8 +181,12 @@ class TextRedactor:
 
 
 def _line_end(text: str, start: int) -> int:
-    ends = [i for i in (text.find("\n", start), text.find("\r", start)) if i != -1]
-    return min(ends) if ends else len(text)
+    # '\r' is looked for only up to the next '\n': searching the whole rest of the text for
+    # each of many header lines would be quadratic.
+    newline = text.find("\n", start)
+    stop = newline if newline != -1 else len(text)
+    carriage = text.find("\r", start, stop)
+    return carriage if carriage != -1 else stop
 
 
 def _redact_private_keys(text: str) -> str:
