@@ -34,6 +34,7 @@ _KEPT_UNDER_SENSITIVE_NAMES = (None, "", True, False)
 _NATIVE = (datetime.datetime, datetime.date, datetime.time, uuid.UUID)
 # The shortest text a pattern can match ("pw=x", "a:b@"); shorter strings are skipped.
 _SHORTEST_MATCH = 4
+_KEY_CACHE_SIZE = 4096
 # Integers of 13 to 19 digits may be card numbers.
 _CARD_SIZED, _BEYOND_CARDS = 10 ** 12, 10 ** 19
 
@@ -44,6 +45,7 @@ class Redactor:
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         self._keys = KeyMatcher(extra_keys)
         self._text = TextRedactor(self._keys)
+        self._key_texts: dict[str, str] = {}
 
     def is_sensitive_key(self, key: str) -> bool:
         return self._keys.is_sensitive(key)
@@ -84,6 +86,16 @@ class Redactor:
             return value  # the serialiser reports what cannot be represented
         return self.redact_text(text)
 
+    def redact_key(self, key: str) -> str:
+        """A dict key with any secret-shaped text in it replaced: a form field named after
+        its whole content (`postgres://app:pw@db`), a key that is a token."""
+        cached = self._key_texts.get(key)
+        if cached is None:
+            cached = self.redact_text(key)
+            if len(key) <= 64 and len(self._key_texts) < _KEY_CACHE_SIZE:
+                self._key_texts[key] = cached
+        return cached
+
     def _redact_item(self, item: Any) -> Any:
         # A (name, value) pair, as headers often come: the name decides, as for a dict key.
         if (
@@ -107,9 +119,13 @@ class Redactor:
         One pass instead of copy, redact, merge: this walk runs for every event, so leaves
         are handled inline with exact type checks (a call per leaf was most of its cost).
         """
-        for key, item in source.items():
+        for original_key, item in source.items():
+            name = original_key if type(original_key) is str else str(original_key)
+            key = self.redact_key(name)
+            if key == name:
+                key = original_key
             kind = type(item)
-            if self._keys.is_sensitive(key if type(key) is str else str(key)):
+            if self._keys.is_sensitive(name):
                 target[key] = _mask_all(item)
             elif kind is str:
                 target[key] = item if len(item) < _SHORTEST_MATCH else self.redact_text(item)

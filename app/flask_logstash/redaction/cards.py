@@ -21,6 +21,8 @@ DIGIT_RUN = re.compile(
 # Most strings have no run of this many digits at all; finding that out is cheap.
 CANDIDATE = re.compile(r"[0-9](?:[^0-9]{0,3}[0-9]){12}")
 _LO2, _HI2 = model.CARD_MASTERCARD_2_SERIES
+_HEX_LETTERS = frozenset("abcdefABCDEF")
+_HEX = frozenset("0123456789") | _HEX_LETTERS
 
 
 def luhn_ok(digits: str) -> bool:
@@ -73,10 +75,31 @@ def contains_card(digits: str) -> bool:
     return False
 
 
+def _inside_hex_id(match: re.Match[str]) -> bool:
+    """True if the run lies in a hex id or digest (request and trace ids, hashes): a run of
+    at least HEX_ID_MIN_LENGTH hex digits with a letter in it. Random hex holds 13+ decimal
+    digits in a row often enough to matter (one request id in a few hundred)."""
+    text, start, end = match.string, match.start(), match.end()
+    if not all(char in _HEX for char in match.group(0)):
+        return False
+    limit = model.HEX_ID_MIN_LENGTH
+    left = start
+    while left > 0 and text[left - 1] in _HEX and start - left < limit:
+        left -= 1
+    right = end
+    while right < len(text) and text[right] in _HEX and right - end < limit:
+        right += 1
+    if right - left < limit:
+        return False
+    return any(char in _HEX_LETTERS for char in text[left:right])
+
+
 def _mask(match: re.Match[str]) -> str:
     run = match.group(0)
     digits = "".join(char for char in run.replace("%20", "") if "0" <= char <= "9")
-    return model.REDACTED if contains_card(digits) else run
+    if contains_card(digits) and not _inside_hex_id(match):
+        return model.REDACTED
+    return run
 
 
 def redact_cards(text: str) -> str:

@@ -70,6 +70,9 @@ CARD_MIN_DIGITS, CARD_MAX_DIGITS = 13, 19
 CARD_FIRST_DIGITS = "3456"
 CARD_MASTERCARD_2_SERIES = (2221, 2720)
 CARD_SEPARATORS = (" ", "  ", "-", ".", "+", "\t", "%20")
+# A digit run inside this many hex digits with a letter among them is part of an id or a
+# digest (request, trace and event ids are 32 hex digits), not a card.
+HEX_ID_MIN_LENGTH = 24
 
 # How much of one string is scanned. Longer strings are cut there (at the last delimiter
 # before the cut, so a secret is never left half-scanned) and end with TRUNCATION_MARKER.
@@ -96,6 +99,7 @@ def as_dict() -> dict[str, Any]:
             "first_digits": CARD_FIRST_DIGITS,
             "mastercard_2_series": list(CARD_MASTERCARD_2_SERIES),
             "separators": list(CARD_SEPARATORS),
+            "hex_id_min_length": HEX_ID_MIN_LENGTH,
         },
         "max_scanned_chars": MAX_SCANNED_CHARS,
     }

@@ -23,13 +23,14 @@ _NAME_CHARS = r"\w.\[\]\-"
 # Only the name and the separator are matched; the value is read in Python, and only for
 # sensitive names, so a value is never scanned twice.
 PAIR = re.compile(
-    rf"(?<![{_NAME_CHARS}%$])(?P<name>[{_NAME_CHARS}]+)(?P<close>\\?[\"'])?"
-    r"[ \t]{0,4}(?P<sep>=>?|:|,(?=[ \t]{0,4}\\?[\"']))[ \t]{0,4}"
+    rf"(?<![{_NAME_CHARS}%$])(?P<name>[{_NAME_CHARS}]+)(?P<close>\\{{0,3}}[\"'])?"
+    r"[ \t]{0,4}(?P<sep>=>?|:|,(?=[ \t]{0,4}\\{0,3}[\"']))[ \t]{0,4}"
 )
 _UNQUOTED = re.compile(r"[^\s&;,\"'<>{}()\\]+")
 _DOUBLE_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _SINGLE_QUOTED = re.compile(r"'[^'\n]*'")
 _SPACES = re.compile(r"[ \t]+")
+_ESCAPED_QUOTE = re.compile(r"\\{1,3}[\"']")
 
 # scheme://user:password@host; the password runs to the last '@' of the authority.
 URL_CREDENTIALS = re.compile(r"(?<=://)(?P<user>[^\s/@:?#\"'<>]{0,256}):[^\s/?#\"'<>]{1,256}@")
@@ -60,7 +61,7 @@ SCANNING_PATTERNS = {
 }
 ANCHORED_PATTERNS = {
     "unquoted_value": _UNQUOTED, "double_quoted_value": _DOUBLE_QUOTED,
-    "single_quoted_value": _SINGLE_QUOTED,
+    "single_quoted_value": _SINGLE_QUOTED, "escaped_quote": _ESCAPED_QUOTE,
     "spaces": _SPACES,
 }
 
@@ -98,21 +99,23 @@ class TextRedactor:
         return self._redact_views(head) + marker
 
     def _redact_views(self, text: str) -> str:
-        scanned = self._scan(text)
-        if "%" in text:
-            # A URL-encoded name or separator (`pass%77ord=`, `password%3Dx`) is a secret in
-            # the decoded view only; if that view shows one, the decoded, redacted text is
-            # what gets logged. Decoded from the original (a raw-view replacement can break
-            # a shape the decoded view would see), twice for a double-encoded query.
-            decoded = text
-            for _ in range(2):
-                previous, decoded = decoded, unquote(decoded)
-                if decoded == previous:
-                    break
-                redacted = self._scan(decoded)
-                if redacted != decoded:
-                    return redacted
-        return scanned
+        result = self._scan(text)
+        source = text
+        # A URL-encoded name or separator (`pass%77ord=`, `password%3Dx`) is a secret in the
+        # decoded view only; if that view shows one, the decoded, redacted text is what gets
+        # logged. Decoded from the original (a raw-view replacement can break a shape the
+        # decoded view would see), and again for a double- or triple-encoded value.
+        for _ in range(3):
+            if "%" not in source:
+                break
+            decoded = unquote(source)
+            if decoded == source:
+                break
+            redacted = self._scan(decoded)
+            if redacted != decoded:
+                result = redacted
+            source = redacted
+        return result
 
     def _scan(self, text: str) -> str:
         if "-----BEGIN" in text:
@@ -160,11 +163,14 @@ class TextRedactor:
             if quoted is None:  # unterminated: everything to the end of the line
                 return _line_end(text, start), f"{first}{R}"
             return quoted.end(), f"{first}{R}{first}"
-        if text.startswith('\\"', start):  # JSON inside a JSON string: \"value\"
-            close = text.find('\\"', start + 2, _line_end(text, start))
+        escaped = _ESCAPED_QUOTE.match(text, start)
+        if escaped:  # JSON inside a JSON string (\"value\"), or inside its repr (\\"value\\")
+            opener = escaped.group(0)
+            line_end = _line_end(text, start)
+            close = text.find(opener, start + len(opener), line_end)
             if close == -1:
-                return _line_end(text, start), f'\\"{R}'
-            return close + 2, f'\\"{R}\\"'
+                return line_end, f"{opener}{R}"
+            return close + len(opener), f"{opener}{R}{opener}"
         if sep == ":" and self._keys.compact(name) in model.LINE_VALUED_NAMES:
             return _line_end(text, start), R
         value = _UNQUOTED.match(text, start)
