@@ -104,7 +104,7 @@ class Redactor:
             and isinstance(item[0], str)
             and self._keys.is_sensitive(item[0])
         ):
-            return [item[0], _mask_all(item[1])]
+            return [self.redact_text(item[0]), _mask_all(item[1])]
         return self.redact(item)
 
     def _redact_int(self, value: int) -> Any:

@@ -62,6 +62,7 @@ class KeyMatcher:
         return (
             compact in self._names
             or compact.endswith(model.SENSITIVE_SUFFIXES)
+            or any(word.endswith(model.SENSITIVE_SUFFIXES) for word in words)
             or not self._words.isdisjoint(words)
             or any(fragment in compact for fragment in self._fragments)
         )

@@ -30,8 +30,9 @@ SENSITIVE_FRAGMENTS = (
     "privatekey", "signingkey", "encryptionkey", "masterkey", "accountkey", "authorization",
     "cardnumber", "creditcard", "ccnumber", "cardno",
 )
-# The compact form ends with one of these ("accesstoken", "githubtoken", "xcsrftoken"); a
-# word merely starting like them is not one ("tokenizer", "max_tokens").
+# The compact form or one of the words ends with one of these ("accesstoken",
+# "githubtoken_value", "xcsrftoken"); a word merely starting like them is not one
+# ("tokenizer", "max_tokens").
 SENSITIVE_SUFFIXES = ("token", "signature")
 # The compact form equals one of these (session cookies under their usual names).
 SENSITIVE_NAMES = frozenset({

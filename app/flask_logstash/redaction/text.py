@@ -26,7 +26,10 @@ PAIR = re.compile(
     rf"(?<![{_NAME_CHARS}%$])(?P<name>[{_NAME_CHARS}]+)(?P<close>\\{{0,3}}[\"'])?"
     r"[ \t]{0,4}(?P<sep>=>?|:|,(?=[ \t]{0,4}\\{0,3}[\"']))[ \t]{0,4}"
 )
-_UNQUOTED = re.compile(r"[^\s&;,\"'<>{}()\\]+")
+# An unquoted value runs to a blank, '&', a quote or a backslash; punctuation that closes
+# the surrounding text (`{password=x}`, `password=x, next`) is then trimmed off its end.
+_UNQUOTED = re.compile(r"[^\s&\"'\\]+")
+_CLOSING_PUNCTUATION = ",;)}]>."
 _DOUBLE_QUOTED = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _SINGLE_QUOTED = re.compile(r"'[^'\n]*'")
 _SPACES = re.compile(r"[ \t]+")
@@ -176,13 +179,14 @@ class TextRedactor:
         value = _UNQUOTED.match(text, start)
         if value is None:
             return start, ""
-        end = value.end()
-        if value.group(0).lower() in model.AUTH_SCHEMES:
+        word = value.group(0).rstrip(_CLOSING_PUNCTUATION) or value.group(0)
+        end = start + len(word)
+        if word.lower() in model.AUTH_SCHEMES:
             # `Authorization=Basic dXNl...`: the credential is the word after the scheme.
             gap = _SPACES.match(text, end)
             credential = _UNQUOTED.match(text, gap.end()) if gap else None
             if credential is not None:
-                return credential.end(), f"{value.group(0)} {R}"
+                return credential.end(), f"{word} {R}"
         return end, R
 
 
