@@ -17,15 +17,17 @@ from flask_logstash.redaction.cards import redact_cards
 from flask_logstash.redaction.keys import KeyMatcher
 
 R = model.REDACTED
-_NAME_CHARS = r"\w.\[\]\-"
-
 # `name=value`, `name: value`, `"name": "value"`, `\"name\":\"value\"`, `('name', 'value')`.
-# Only the name and the separator are matched; the value is read in Python, and only for
-# sensitive names, so a value is never scanned twice.
-PAIR = re.compile(
-    rf"(?<![{_NAME_CHARS}%$])(?P<name>[{_NAME_CHARS}]+)(?P<close>\\{{0,3}}[\"'])?"
-    r"[ \t]{0,4}(?P<sep>=>?|:|,(?=[ \t]{0,4}\\{0,3}[\"']))[ \t]{0,4}"
-)
+# The separators are found first (a plain character search, and most text has few of them);
+# the name is read backwards from each one and judged by the key model, and only a sensitive
+# name's value is read. Names end at a separator, so no character is read as part of two
+# names: linear in the text's length.
+SEPARATOR = re.compile(r"=>?|:|,")
+_NAME_PUNCTUATION = frozenset("_.[]-")
+_BLANKS = " \t"
+_MAX_BLANKS = 4
+_MAX_BACKSLASHES = 3
+_COMMA_VALUE = re.compile(r"[ \t]{0,4}\\{0,3}[\"']")
 # An unquoted value runs to a blank, '&', a quote or a backslash; punctuation that closes
 # the surrounding text (`{password=x}`, `password=x, next`) is then trimmed off its end.
 _UNQUOTED = re.compile(r"[^\s&\"'\\]+")
@@ -37,11 +39,29 @@ _ESCAPED_QUOTE = re.compile(r"\\{1,3}[\"']")
 
 # scheme://user:password@host; the password runs to the last '@' of the authority.
 URL_CREDENTIALS = re.compile(r"(?<=://)(?P<user>[^\s/@:?#\"'<>]{0,256}):[^\s/?#\"'<>]{1,256}@")
+# The patterns below begin with a literal or a set of literals, so the engine's fast search
+# for that first character does most of the work; the look-behind that makes a start valid
+# comes right after it.
 AWS_KEY_ID = re.compile(
-    r"(?<![A-Z0-9])(?:" + "|".join(model.AWS_KEY_ID_PREFIXES) + r")[A-Z0-9]{16}(?![A-Z0-9])"
+    r"A(?<![A-Z0-9]A)(?:" + "|".join(p[1:] for p in model.AWS_KEY_ID_PREFIXES)
+    + r")[A-Z0-9]{16}(?![A-Z0-9])"
 )
+
+
+def _prefix_alternatives(prefixes: tuple[str, ...]) -> str:
+    """`g(?<![A-Za-z0-9]g)(?:hp_|ho_|...)|x(?<!...)...`: grouped by first character, each group
+    refusing a start glued to a letter or digit ("task-..." holds "sk-")."""
+    groups: dict[str, list[str]] = {}
+    for prefix in prefixes:
+        groups.setdefault(prefix[0], []).append(re.escape(prefix[1:]))
+    return "|".join(
+        f"{re.escape(first)}(?<![A-Za-z0-9]{re.escape(first)})(?:{'|'.join(rests)})"
+        for first, rests in groups.items()
+    )
+
+
 PREFIXED_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9])(?P<prefix>" + "|".join(re.escape(p) for p in model.TOKEN_PREFIXES)
+    r"(?P<prefix>" + _prefix_alternatives(model.TOKEN_PREFIXES)
     + rf")(?P<body>[A-Za-z0-9_\-.=]{{{model.TOKEN_MIN_BODY},}})"
 )
 AUTH_CREDENTIAL = re.compile(
@@ -57,15 +77,15 @@ _TRUNCATION_DELIMITERS = re.compile(r"[\s&;,\"'<>]")
 # Every pattern searched through a whole text (tests/unit/app/test_redaction_linear.py checks
 # their structure), and those only matched at one position of it, once.
 SCANNING_PATTERNS = {
-    "pair": PAIR, "url_credentials": URL_CREDENTIALS, "aws_key_id": AWS_KEY_ID,
+    "pair_separator": SEPARATOR, "url_credentials": URL_CREDENTIALS, "aws_key_id": AWS_KEY_ID,
     "prefixed_token": PREFIXED_TOKEN, "auth_credential": AUTH_CREDENTIAL, "jwt": JWT,
     "private_key_begin": PRIVATE_KEY_BEGIN, "card_digit_run": cards.DIGIT_RUN,
-    "card_candidate": cards.CANDIDATE, "truncation_delimiters": _TRUNCATION_DELIMITERS,
+    "truncation_delimiters": _TRUNCATION_DELIMITERS,
 }
 ANCHORED_PATTERNS = {
     "unquoted_value": _UNQUOTED, "double_quoted_value": _DOUBLE_QUOTED,
     "single_quoted_value": _SINGLE_QUOTED, "escaped_quote": _ESCAPED_QUOTE,
-    "spaces": _SPACES,
+    "spaces": _SPACES, "comma_value": _COMMA_VALUE,
 }
 
 
@@ -93,13 +113,28 @@ def split_at_cap(text: str) -> tuple[str, str]:
     return text[:cut], model.TRUNCATION_MARKER.format(dropped=len(text) - cut)
 
 
+# Short strings that hold no secret are remembered: events repeat them (paths, routes,
+# user agents, messages without arguments), and a lookup is far cheaper than the scan.
+# Strings that did hold one are never kept, so no secret lives on in the cache.
+_CLEAN_CACHE_SIZE = 8192
+_CLEAN_CACHE_MAX_CHARS = 256
+
+
 class TextRedactor:
     def __init__(self, keys: KeyMatcher) -> None:
         self._keys = keys
+        self._clean: set[str] = set()
 
     def redact(self, text: str) -> str:
+        if text in self._clean:
+            return text
         head, marker = split_at_cap(text)
-        return self._redact_views(head) + marker
+        redacted = self._redact_views(head) + marker
+        if redacted == text and len(text) <= _CLEAN_CACHE_MAX_CHARS:
+            if len(self._clean) >= _CLEAN_CACHE_SIZE:
+                self._clean.clear()  # cheaper than tracking use; refills with what recurs
+            self._clean.add(text)
+        return redacted
 
     def _redact_views(self, text: str) -> str:
         result = self._scan(text)
@@ -127,9 +162,12 @@ class TextRedactor:
             text = self._redact_pairs(text)
         if "://" in text:
             text = URL_CREDENTIALS.sub(lambda m: f"{m.group('user')}:{R}@", text)
-        text = AWS_KEY_ID.sub(R, text)
+        if "A" in text:
+            text = AWS_KEY_ID.sub(R, text)
         text = PREFIXED_TOKEN.sub(_mask_prefixed_token, text)
-        text = AUTH_CREDENTIAL.sub(_mask_auth_credential, text)
+        lowered = text.lower()
+        if any(scheme in lowered for scheme in model.AUTH_SCHEMES):
+            text = AUTH_CREDENTIAL.sub(_mask_auth_credential, text)
         if "eyJ" in text:
             text = JWT.sub(R, text)
         return redact_cards(text)
@@ -137,16 +175,23 @@ class TextRedactor:
     def _redact_pairs(self, text: str) -> str:
         pieces: list[str] = []
         done = 0
-        for match in PAIR.finditer(text):
-            start = match.end()
-            if start <= done:
+        for match in SEPARATOR.finditer(text):
+            sep_start = match.start()
+            if sep_start < done:
                 continue
-            if match.group("sep") == "," and not match.group("close"):
+            found = _name_before(text, sep_start, done)
+            if found is None:
                 continue
-            name = match.group("name")
+            name, quoted = found
+            sep = match.group(0)
+            if sep == "," and not (quoted and _COMMA_VALUE.match(text, match.end())):
+                continue  # a comma separates a pair only in ('name', 'value')
             if not self._keys.is_sensitive(name):
                 continue
-            end, replacement = self._value_span(text, start, name, match.group("sep"))
+            start = match.end()
+            while start < len(text) and text[start] in _BLANKS and start - match.end() < 4:
+                start += 1
+            end, replacement = self._value_span(text, start, name, sep)
             if end == start:
                 continue
             pieces += (text[done:start], replacement)
@@ -188,6 +233,30 @@ class TextRedactor:
             if credential is not None:
                 return credential.end(), f"{word} {R}"
         return end, R
+
+
+def _name_before(text: str, end: int, floor: int) -> tuple[str, bool] | None:
+    """The name a separator at `end` belongs to, and whether it was quoted: read backwards
+    over up to four blanks, a closing quote with up to three backslashes, then the name
+    (letters, digits, `_.[]-`). None if there is no name, or it is glued to `%` or `$` (the
+    middle of an encoded or templated name)."""
+    index = end
+    while index > floor and text[index - 1] in _BLANKS and end - index < _MAX_BLANKS:
+        index -= 1
+    quoted = False
+    if index > floor and text[index - 1] in "\"'":
+        quoted = True
+        index -= 1
+        quote_at = index
+        while (index > floor and text[index - 1] == "\\"
+               and quote_at - index < _MAX_BACKSLASHES):
+            index -= 1
+    name_end = index
+    while index > floor and (text[index - 1].isalnum() or text[index - 1] in _NAME_PUNCTUATION):
+        index -= 1
+    if index == name_end or (index > 0 and text[index - 1] in "%$"):
+        return None
+    return text[index:name_end], quoted
 
 
 def _line_end(text: str, start: int) -> int:

@@ -130,13 +130,24 @@ def test_scanning_patterns_follow_the_linear_rules(name):
 
 
 def starts_safely(pattern):
-    items = parsed(pattern)
+    return items_start_safely(parsed(pattern))
+
+
+def items_start_safely(items):
     op, av = items[0]
+    following = items[1][0] if len(items) > 1 else None
+    if op is sre.SUBPATTERN:
+        return items_start_safely(list(av[-1]) + items[1:])
+    if op is sre.BRANCH:
+        return all(items_start_safely(list(alt)) for alt in av[1])
     look_behind = op is sre.ASSERT_NOT or (op is sre.ASSERT and av[0] == -1)
-    # A single character, or one followed by a bounded repeat, costs a bounded amount of
-    # work at each start.
+    # A character set followed at once by a look-behind refusing starts inside a run, a
+    # single character, or one followed by a bounded repeat: a bounded amount of work at
+    # each start.
     one_char = op is sre.IN and (
-        len(items) == 1 or (items[1][0] in REPEATS and items[1][1][1] != UNBOUNDED)
+        following is None
+        or following is sre.ASSERT_NOT
+        or (following in REPEATS and items[1][1][1] != UNBOUNDED)
     )
     return op is sre.LITERAL or look_behind or one_char
 
