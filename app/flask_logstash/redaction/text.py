@@ -71,6 +71,7 @@ AUTH_CREDENTIAL = re.compile(
 JWT = re.compile(
     r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?"
 )
+PRIVATE_KEY_FOOTER = "PRIVATE KEY-----"
 PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,10}-----")
 _TRUNCATION_DELIMITERS = re.compile(r"[\s&;,\"'<>]")
 
@@ -99,18 +100,27 @@ def looks_random(token: str, symbols: str = "") -> bool:
     return any(char.isupper() for char in tail) and any(char.islower() for char in tail)
 
 
-def split_at_cap(text: str) -> tuple[str, str]:
-    """The part of `text` that is scanned, and the marker that replaces the rest ("" if
-    nothing is cut)."""
+def split_at_cap(text: str) -> tuple[str, str, str]:
+    """(head, marker, tail): the parts of `text` that are scanned and the marker for what is
+    dropped between them; for text under the cap, (text, "", "").
+
+    The head and the tail each get half the cap: a stack trace's last lines (the exception
+    and its message) matter as much as its first. Cuts fall on a delimiter, so no token is
+    cut in half and left with a shape the patterns no longer recognise.
+    """
     limit = model.MAX_SCANNED_CHARS
     if len(text) <= limit:
-        return text, ""
-    # Cut at the last delimiter before the limit, so no token is cut in half and left with a
-    # shape (a JWT's first two parts, most of a card) that the patterns no longer recognise.
-    cut = limit
-    for match in _TRUNCATION_DELIMITERS.finditer(text, limit - 512, limit):
-        cut = match.start()
-    return text[:cut], model.TRUNCATION_MARKER.format(dropped=len(text) - cut)
+        return text, "", ""
+    half = limit // 2
+    head_end = half
+    for match in _TRUNCATION_DELIMITERS.finditer(text, half - 512, half):
+        head_end = match.start()
+    tail_start = len(text) - half
+    first = _TRUNCATION_DELIMITERS.search(text, tail_start, tail_start + 512)
+    if first is not None:
+        tail_start = first.start()
+    marker = model.TRUNCATION_MARKER.format(dropped=tail_start - head_end)
+    return text[:head_end], marker, text[tail_start:]
 
 
 # Short strings that hold no secret are remembered: events repeat them (paths, routes,
@@ -128,8 +138,10 @@ class TextRedactor:
     def redact(self, text: str) -> str:
         if text in self._clean:
             return text
-        head, marker = split_at_cap(text)
-        redacted = self._redact_views(head) + marker
+        head, marker, tail = split_at_cap(text)
+        redacted = self._redact_views(head)
+        if marker:
+            redacted += marker + self._redact_views(tail)
         if redacted == text and len(text) <= _CLEAN_CACHE_MAX_CHARS:
             if len(self._clean) >= _CLEAN_CACHE_SIZE:
                 self._clean.clear()  # cheaper than tracking use; refills with what recurs
@@ -156,7 +168,7 @@ class TextRedactor:
         return result
 
     def _scan(self, text: str) -> str:
-        if "-----BEGIN" in text:
+        if "PRIVATE KEY-----" in text:
             text = _redact_private_keys(text)
         if "=" in text or ":" in text or "," in text:
             text = self._redact_pairs(text)
@@ -271,15 +283,21 @@ def _line_end(text: str, start: int) -> int:
 def _redact_private_keys(text: str) -> str:
     pieces: list[str] = []
     done = 0
-    while True:
-        begin = PRIVATE_KEY_BEGIN.search(text, done)
-        if begin is None:
-            break
+    begin = PRIVATE_KEY_BEGIN.search(text)
+    orphan_footer = text.find(PRIVATE_KEY_FOOTER, 0, begin.start() if begin else len(text))
+    if orphan_footer != -1:
+        # The end of a key whose header is not in this text (cut off, or in an earlier
+        # line of the log): everything before the footer goes.
+        footer = text.rfind("-----END", 0, orphan_footer)
+        pieces += (R,)
+        done = footer if footer != -1 else orphan_footer
+    while begin is not None:
         footer = text.find("-----END", begin.end())
         close = text.find("-----", footer + 8) if footer != -1 else -1
         end = close + 5 if close != -1 else len(text)
         pieces += (text[done:begin.end()], R, text[footer:end] if footer != -1 else "")
         done = end
+        begin = PRIVATE_KEY_BEGIN.search(text, done)
     if not pieces:
         return text
     pieces.append(text[done:])

@@ -209,7 +209,7 @@ def test_hostile_input_is_cut_at_the_cap_before_scanning(shape, monkeypatch):
     out = Redactor().redact_text(text)
     assert scanned
     assert max(scanned) <= LIMIT
-    assert re.search(r"…\[TRUNCATED [0-9]+ chars\]$", out)
+    assert re.search(r"…\[TRUNCATED [0-9]+ chars\]", out)
 
 
 def test_a_secret_beyond_the_cap_is_dropped_and_one_before_it_redacted():
@@ -220,12 +220,33 @@ def test_a_secret_beyond_the_cap_is_dropped_and_one_before_it_redacted():
     assert f"password={REDACTED}" in out
 
 
-def test_the_cut_does_not_leave_half_a_token():
+def test_the_cuts_do_not_leave_half_a_token():
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlLXZhbHVl"
-    for shift in range(0, len(jwt) + 1, 7):
-        text = " " * (LIMIT - shift) + jwt + " tail"
-        out = R.redact_text(text)
-        assert "eyJzdWIiOiIxMjM0NSJ9" not in out, shift
+    length = 3 * LIMIT
+    for cut in (LIMIT // 2, length - LIMIT // 2):  # where the head ends, where the tail starts
+        for shift in range(0, len(jwt) + 1, 5):
+            at = cut - shift
+            text = " " * at + jwt + " " * (length - at - len(jwt))
+            out = R.redact_text(text)
+            assert "eyJzdWIiOiIxMjM0NSJ9" not in out, (cut, shift)
+            assert "c2lnbmF0dXJlLXZhbHVl" not in out, (cut, shift)
+
+
+def test_a_stack_trace_keeps_its_first_and_last_lines():
+    frames = "".join(f'  File "app.py", line {n}, in handler\n    step({n})\n'
+                     for n in range(3000))
+    trace = "Traceback (most recent call last):\n" + frames + "ValueError: bad input\n"
+    out = R.redact_text(trace)
+    assert out.startswith("Traceback (most recent call last):")
+    assert out.endswith("ValueError: bad input\n")
+    assert "TRUNCATED" in out
+
+
+def test_a_key_block_cut_by_the_cap_is_redacted_on_both_sides():
+    body = "".join(f"MIIE{n:06d}KeyMaterialLine\n" for n in range(3000))
+    text = f"-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----"
+    out = R.redact_text(text)
+    assert "KeyMaterialLine" not in out
 
 
 def test_text_under_the_cap_is_not_cut():
