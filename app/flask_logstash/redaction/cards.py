@@ -101,5 +101,11 @@ def _mask(match: re.Match[str]) -> str:
     return run
 
 
+# A whole string that is a hex id or digest (the commonest long-digit string in an event).
+HEX_ID_TEXT = re.compile(rf"(?=[0-9]*[a-fA-F])[0-9a-fA-F]{{{model.HEX_ID_MIN_LENGTH},}}")
+
+
 def redact_cards(text: str) -> str:
+    if HEX_ID_TEXT.fullmatch(text):
+        return text
     return DIGIT_RUN.sub(_mask, text)

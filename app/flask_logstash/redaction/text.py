@@ -65,7 +65,7 @@ PREFIXED_TOKEN = re.compile(
     + rf")(?P<body>[A-Za-z0-9_\-.=]{{{model.TOKEN_MIN_BODY},}})"
 )
 AUTH_CREDENTIAL = re.compile(
-    r"(?i)(?<![A-Za-z0-9])(?P<scheme>" + "|".join(model.AUTH_SCHEMES)
+    r"(?i)(?P<scheme>" + _prefix_alternatives(model.AUTH_SCHEMES)
     + r")[ \t]+(?P<credential>[A-Za-z0-9._~+/=-]{8,})"
 )
 JWT = re.compile(
@@ -86,7 +86,7 @@ SCANNING_PATTERNS = {
 ANCHORED_PATTERNS = {
     "unquoted_value": _UNQUOTED, "double_quoted_value": _DOUBLE_QUOTED,
     "single_quoted_value": _SINGLE_QUOTED, "escaped_quote": _ESCAPED_QUOTE,
-    "spaces": _SPACES, "comma_value": _COMMA_VALUE,
+    "spaces": _SPACES, "comma_value": _COMMA_VALUE, "hex_id_text": cards.HEX_ID_TEXT,
 }
 
 
@@ -177,8 +177,7 @@ class TextRedactor:
         if "A" in text:
             text = AWS_KEY_ID.sub(R, text)
         text = PREFIXED_TOKEN.sub(_mask_prefixed_token, text)
-        lowered = text.lower()
-        if any(scheme in lowered for scheme in model.AUTH_SCHEMES):
+        if " " in text or "\t" in text:  # a scheme and its credential are two words
             text = AUTH_CREDENTIAL.sub(_mask_auth_credential, text)
         if "eyJ" in text:
             text = JWT.sub(R, text)
