@@ -19,9 +19,11 @@ _SEPARATOR = "|".join(re.escape(sep) for sep in sorted(model.CARD_SEPARATORS, ke
 DIGIT_RUN = re.compile(
     rf"[0-9](?<![0-9][0-9])(?:(?:{_SEPARATOR})?[0-9]){{{model.CARD_MIN_DIGITS - 1},}}"
 )
-_LO2, _HI2 = model.CARD_MASTERCARD_2_SERIES
 _HEX_LETTERS = frozenset("abcdefABCDEF")
 _HEX = frozenset("0123456789") | _HEX_LETTERS
+_GROUPS = re.compile(r"[0-9]+")
+# A UUID's dashes belong to the id around a digit run.
+_ID_CHARS = _HEX | {"-"}
 
 
 def luhn_ok(digits: str) -> bool:
@@ -36,41 +38,47 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _issuer_ok(digits: str) -> bool:
-    first = digits[0]
-    if first in model.CARD_FIRST_DIGITS:
-        return True
-    return first == "2" and _LO2 <= int(digits[:4]) <= _HI2
+_ANY_LENGTH = range(model.CARD_MIN_DIGITS, model.CARD_MAX_DIGITS + 1)
 
 
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+def card_lengths(first_digits: str) -> tuple[int, ...]:
+    """The lengths a card number starting with these digits can have (model.py)."""
+    for low, high, lengths in model.CARD_LENGTHS_BY_PREFIX:
+        if low <= first_digits[:len(low)] <= high:
+            return lengths
+    return ()
 
 
-def contains_card(digits: str) -> bool:
-    """True if any window of `digits` (a string of digits only) is a plausible card number.
+def _is_card(digits: str) -> bool:
+    return len(digits) in card_lengths(digits[:4]) and luhn_ok(digits)
 
-    Luhn sums of every window come from two prefix sums (one per doubling parity), so a run
-    of n digits costs O(n), not O(n) windows times their length.
+
+def contains_card(digits: str, group_ends: list[int] | None = None) -> bool:
+    """True if `digits` (a run of digits, its separator-delimited groups ending at
+    `group_ends`) holds a plausible card number. Tried: every sequence of whole groups of
+    card length ("4111 1111 1111 1111 123"); inside one group, the group without a glued
+    3- or 4-digit CVV or expiry; inside a group longer than any card, every window that
+    starts or ends with the group. Few windows, so random numbers rarely pass by chance.
     """
     count = len(digits)
-    values = [ord(char) - 48 for char in digits]
-    # even_doubled[i]: sum of digits before i, doubling those at odd positions; odd_doubled
-    # doubles those at even positions.
-    even_doubled, odd_doubled = [0], [0]
-    for index, value in enumerate(values):
-        plain, doubled = value, _DOUBLED[value]
-        even_doubled.append(even_doubled[-1] + (doubled if index % 2 else plain))
-        odd_doubled.append(odd_doubled[-1] + (plain if index % 2 else doubled))
-    for start in range(count - model.CARD_MIN_DIGITS + 1):
-        if not _issuer_ok(digits[start:start + 4]):
-            continue
-        longest = min(model.CARD_MAX_DIGITS, count - start)
-        for length in range(longest, model.CARD_MIN_DIGITS - 1, -1):
-            end = start + length
-            # Luhn doubles every second digit counted from the right end of the window.
-            sums = odd_doubled if (end - 1) % 2 else even_doubled
-            if (sums[end] - sums[start]) % 10 == 0:
+    ends = group_ends or [count]
+    starts = [0, *ends[:-1]]
+    low, high = model.CARD_MIN_DIGITS, model.CARD_MAX_DIGITS
+    for i, start in enumerate(starts):
+        for end in ends[i:]:
+            if end - start > high:
+                break
+            if end - start >= low and _is_card(digits[start:end]):
                 return True
+    for start, end in zip(starts, ends, strict=True):
+        size = end - start
+        if size <= high:
+            windows = [(start, end - glued) for glued in (3, 4) if size - glued >= low]
+        else:
+            windows = [(start, start + n) for n in _ANY_LENGTH] + [
+                (end - n, end) for n in _ANY_LENGTH]
+        if any(_is_card(digits[a:b]) for a, b in windows):
+            return True
     return False
 
 
@@ -79,14 +87,14 @@ def _inside_hex_id(match: re.Match[str]) -> bool:
     at least HEX_ID_MIN_LENGTH hex digits with a letter in it. Random hex holds 13+ decimal
     digits in a row often enough to matter (one request id in a few hundred)."""
     text, start, end = match.string, match.start(), match.end()
-    if not all(char in _HEX for char in match.group(0)):
+    if not all(char in _ID_CHARS for char in match.group(0)):
         return False
     limit = model.HEX_ID_MIN_LENGTH
     left = start
-    while left > 0 and text[left - 1] in _HEX and start - left < limit:
+    while left > 0 and text[left - 1] in _ID_CHARS and start - left < limit:
         left -= 1
     right = end
-    while right < len(text) and text[right] in _HEX and right - end < limit:
+    while right < len(text) and text[right] in _ID_CHARS and right - end < limit:
         right += 1
     if right - left < limit:
         return False
@@ -95,8 +103,13 @@ def _inside_hex_id(match: re.Match[str]) -> bool:
 
 def _mask(match: re.Match[str]) -> str:
     run = match.group(0)
-    digits = "".join(char for char in run.replace("%20", "") if "0" <= char <= "9")
-    if not _inside_hex_id(match) and contains_card(digits):
+    groups = _GROUPS.findall(run.replace("%20", " "))
+    digits = "".join(groups)
+    group_ends, total = [], 0
+    for group in groups:
+        total += len(group)
+        group_ends.append(total)
+    if not _inside_hex_id(match) and contains_card(digits, group_ends):
         return model.REDACTED
     return run
 

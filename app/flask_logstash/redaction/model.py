@@ -64,12 +64,20 @@ AWS_KEY_ID_PREFIXES = (
     "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "AROA", "APKA",
 )
 
-# Card numbers: 13 to 19 digits passing the Luhn check whose first digits belong to a card
-# scheme (ISO/IEC 7812 issuer ranges of Visa, Mastercard, Amex, Discover, JCB, Diners,
-# UnionPay, Maestro). Digits may be separated by one of these (or two spaces).
+# Card numbers: 13 to 19 digits passing the Luhn check, with a length their first digits
+# allow (ISO/IEC 7812 issuer ranges of Visa, Mastercard, Amex, Discover, JCB, Diners,
+# UnionPay; redaction/cards.py). Digits may be separated by one of these (or two spaces).
 CARD_MIN_DIGITS, CARD_MAX_DIGITS = 13, 19
-CARD_FIRST_DIGITS = "3456"
-CARD_MASTERCARD_2_SERIES = (2221, 2720)
+# (lowest prefix, highest prefix, allowed lengths): the first digits, compared as strings of
+# the prefix's length, pick the scheme and its lengths.
+_DINERS_JCB = (14, 15, 16, 17, 18, 19)
+CARD_LENGTHS_BY_PREFIX = (
+    ("4", "4", (13, 16, 19)),  # Visa
+    ("34", "34", (15,)), ("37", "37", (15,)),  # American Express
+    ("51", "55", (16,)), ("2221", "2720", (16,)),  # Mastercard
+    ("30", "30", _DINERS_JCB), ("35", "36", _DINERS_JCB), ("38", "39", _DINERS_JCB),
+    ("6", "6", (16, 17, 18, 19)),  # Discover, UnionPay
+)
 CARD_SEPARATORS = (" ", "  ", "-", ".", "+", "\t", "%20")
 # A digit run inside this many hex digits with a letter among them is part of an id or a
 # digest (request, trace and event ids are 32 hex digits), not a card.
@@ -97,8 +105,8 @@ def as_dict() -> dict[str, Any]:
         "aws_key_id_prefixes": list(AWS_KEY_ID_PREFIXES),
         "card": {
             "min_digits": CARD_MIN_DIGITS, "max_digits": CARD_MAX_DIGITS,
-            "first_digits": CARD_FIRST_DIGITS,
-            "mastercard_2_series": list(CARD_MASTERCARD_2_SERIES),
+            "lengths_by_prefix": [[lo, hi, list(lengths)]
+                                  for lo, hi, lengths in CARD_LENGTHS_BY_PREFIX],
             "separators": list(CARD_SEPARATORS),
             "hex_id_min_length": HEX_ID_MIN_LENGTH,
         },

@@ -60,8 +60,9 @@ def sensitive_names():
 
 @st.composite
 def card_numbers(draw):
-    length = draw(st.sampled_from([15, 16, 19]))
-    first = draw(st.sampled_from(["4", "51", "37", "6011", "35", "2221"]))
+    first, length = draw(st.sampled_from([
+        ("4", 16), ("4", 13), ("4", 19), ("51", 16), ("55", 16), ("37", 15), ("34", 15),
+        ("6011", 16), ("62", 19), ("35", 16), ("36", 14), ("2221", 16), ("2720", 16)]))
     body = first + "".join(draw(st.lists(st.sampled_from(string.digits),
                                          min_size=length - len(first) - 1,
                                          max_size=length - len(first) - 1)))
