@@ -56,29 +56,29 @@ def _is_card(digits: str) -> bool:
 def contains_card(digits: str, group_ends: list[int] | None = None) -> bool:
     """True if `digits` (a run of digits, its separator-delimited groups ending at
     `group_ends`) holds a plausible card number. Tried: every sequence of whole groups of
-    card length ("4111 1111 1111 1111 123"); inside one group, the group without a glued
-    3- or 4-digit CVV or expiry; inside a group longer than any card, every window that
-    starts or ends with the group. Few windows, so random numbers rarely pass by chance.
+    card length ("4111 1111 1111 1111 123"), also without 3 or 4 digits glued to its last
+    group (a CVV or expiry: "4111 1111 1111 11111228"); inside a group longer than any
+    card, every window that starts or ends with the group. Few windows, so a random number
+    rarely passes by chance.
     """
-    count = len(digits)
-    ends = group_ends or [count]
+    ends = group_ends or [len(digits)]
     starts = [0, *ends[:-1]]
     low, high = model.CARD_MIN_DIGITS, model.CARD_MAX_DIGITS
     for i, start in enumerate(starts):
-        for end in ends[i:]:
-            if end - start > high:
+        for j in range(i, len(ends)):
+            if ends[j] - start - 4 > high:
                 break
-            if end - start >= low and _is_card(digits[start:end]):
-                return True
+            for glued in (0, 3, 4):
+                end = ends[j] - glued
+                if (end > starts[j] and low <= end - start <= high
+                        and _is_card(digits[start:end])):
+                    return True
     for start, end in zip(starts, ends, strict=True):
-        size = end - start
-        if size <= high:
-            windows = [(start, end - glued) for glued in (3, 4) if size - glued >= low]
-        else:
+        if end - start > high:
             windows = [(start, start + n) for n in _ANY_LENGTH] + [
                 (end - n, end) for n in _ANY_LENGTH]
-        if any(_is_card(digits[a:b]) for a, b in windows):
-            return True
+            if any(_is_card(digits[a:b]) for a, b in windows):
+                return True
     return False
 
 
