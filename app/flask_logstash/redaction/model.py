@@ -91,6 +91,9 @@ TRUNCATION_MARKER = "…[TRUNCATED {dropped} chars]"
 
 def as_dict() -> dict[str, Any]:
     """The model as plain JSON data, for the Logstash side and for tests."""
+    # Imported here: the text module is built from this one.
+    from flask_logstash.redaction.text import SCANNING_PATTERNS
+
     return {
         "redacted": REDACTED,
         "sensitive_words": sorted(SENSITIVE_WORDS),
@@ -111,6 +114,10 @@ def as_dict() -> dict[str, Any]:
             "hex_id_min_length": HEX_ID_MIN_LENGTH,
         },
         "max_scanned_chars": MAX_SCANNED_CHARS,
+        # Python `re` syntax; Ruby's Onigmo reads them too once `(?P<` is written `(?<`.
+        "value_patterns": {
+            name: pattern.pattern for name, pattern in sorted(SCANNING_PATTERNS.items())
+        },
     }
 
 
