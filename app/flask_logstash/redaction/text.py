@@ -64,10 +64,11 @@ PREFIXED_TOKEN = re.compile(
     r"(?P<prefix>" + _prefix_alternatives(model.TOKEN_PREFIXES)
     + rf")(?P<body>[A-Za-z0-9_\-.=]{{{model.TOKEN_MIN_BODY},}})"
 )
-AUTH_CREDENTIAL = re.compile(
-    r"(?i)(?P<scheme>" + _prefix_alternatives(model.AUTH_SCHEMES)
-    + r")[ \t]+(?P<credential>[A-Za-z0-9._~+/=-]{8,})"
-)
+_AUTH = r"(?P<scheme>" + _prefix_alternatives(model.AUTH_SCHEMES) + r")[ \t]+(?P<credential>{})"
+AUTH_CREDENTIAL = re.compile("(?i)" + _AUTH.format("[A-Za-z0-9._~+/=-]{8,}"))
+# The same on lower-cased ASCII text (where positions do not move), without the slower
+# case-insensitive matching; it only finds where a credential is.
+AUTH_CREDENTIAL_LOWERED = re.compile(_AUTH.format("[a-z0-9._~+/=-]{8,}"))
 JWT = re.compile(
     r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?"
 )
@@ -79,7 +80,9 @@ _TRUNCATION_DELIMITERS = re.compile(r"[\s&;,\"'<>]")
 # their structure), and those only matched at one position of it, once.
 SCANNING_PATTERNS = {
     "pair_separator": SEPARATOR, "url_credentials": URL_CREDENTIALS, "aws_key_id": AWS_KEY_ID,
-    "prefixed_token": PREFIXED_TOKEN, "auth_credential": AUTH_CREDENTIAL, "jwt": JWT,
+    "prefixed_token": PREFIXED_TOKEN, "auth_credential": AUTH_CREDENTIAL,
+    "auth_credential_lowered": AUTH_CREDENTIAL_LOWERED, "card_candidate": cards.CANDIDATE,
+    "jwt": JWT,
     "private_key_begin": PRIVATE_KEY_BEGIN, "card_digit_run": cards.DIGIT_RUN,
     "truncation_delimiters": _TRUNCATION_DELIMITERS,
 }
@@ -178,7 +181,7 @@ class TextRedactor:
             text = AWS_KEY_ID.sub(R, text)
         text = PREFIXED_TOKEN.sub(_mask_prefixed_token, text)
         if " " in text or "\t" in text:  # a scheme and its credential are two words
-            text = AUTH_CREDENTIAL.sub(_mask_auth_credential, text)
+            text = _redact_auth_credentials(text)
         if "eyJ" in text:
             text = JWT.sub(R, text)
         return redact_cards(text)
@@ -305,6 +308,17 @@ def _redact_private_keys(text: str) -> str:
 
 def _mask_prefixed_token(match: re.Match[str]) -> str:
     return R if looks_random(match.group("body")) else match.group(0)
+
+
+def _redact_auth_credentials(text: str) -> str:
+    if not text.isascii():
+        return AUTH_CREDENTIAL.sub(_mask_auth_credential, text)
+    found = AUTH_CREDENTIAL_LOWERED.search(text.lower())
+    if found is None:
+        return text
+    # Rare: redo the whole text with the exact pattern, from where the first one starts.
+    start = found.start()
+    return text[:start] + AUTH_CREDENTIAL.sub(_mask_auth_credential, text[start:])
 
 
 def _mask_auth_credential(match: re.Match[str]) -> str:
