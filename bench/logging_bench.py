@@ -32,8 +32,11 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 from logstash_async.formatter import FlaskLogstashEcsFormatter  # noqa: E402
 from logstash_async.handler import AsynchronousLogstashHandler  # noqa: E402
 
-from flask_logstash import delivery  # noqa: E402
-from flask_logstash.delivery import build_logstash_handler, flush_and_close  # noqa: E402
+from flask_logstash.delivery import (  # noqa: E402
+    build_logstash_handler,
+    flush_and_close,
+    limits,
+)
 from flask_logstash.ecs_formatter import EcsEventFormatter  # noqa: E402
 from flask_logstash.request_context import RequestContextFilter  # noqa: E402
 from flask_logstash.settings import LoggingSettings  # noqa: E402
@@ -148,7 +151,7 @@ def bench_drain(n: int) -> float:
             log.info("order %d created", i)
         while handler.worker.pending() != n or not handler.worker._records.empty():
             time.sleep(0.01)
-        time.sleep(delivery.RETRY_MAX)  # let the back-off reach its longest delay
+        time.sleep(limits.RETRY_MAX)  # let the back-off reach its longest delay
         rx = CountingReceiver(port=port).start()
         start = time.perf_counter()
         rx.wait_count(n, timeout=120)

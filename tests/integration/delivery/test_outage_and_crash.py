@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_logstash import delivery
+from flask_logstash.delivery import limits
 from tests.conftest import REPO_ROOT
 from tests.support.ndjson_listener import NdjsonListener
 
@@ -69,7 +69,7 @@ def test_one_connection_serves_many_batches_and_a_restart_is_noticed(
         sent += ids
         assert emit_in_thread(log, ids, timeout=2.0)
         first.wait_for_count(len(sent), timeout=10)
-        time.sleep(delivery.BATCH_LINGER * 2)
+        time.sleep(limits.BATCH_LINGER * 2)
     assert first.accepted == 1, "the connection should be kept between batches"
     first.stop()  # Logstash restarts: the kept connection is closed under the sender
     second = NdjsonListener(port=port).start()
@@ -97,7 +97,7 @@ def test_black_holed_logstash_never_blocks_the_caller(logger):
 
 
 def test_hand_off_queue_is_bounded(logger, monkeypatch):
-    monkeypatch.setattr(delivery, "MAX_QUEUED_RECORDS", 10)
+    monkeypatch.setattr(limits, "MAX_QUEUED_RECORDS", 10)
     log, handler = logger(free_port())
     worker = handler.worker
     gate = threading.Event()

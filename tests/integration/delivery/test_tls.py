@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from elk_provision.init_secrets import Node, ensure_certificates
-from flask_logstash import delivery
+from flask_logstash.delivery import limits
 from tests.support.ndjson_listener import NdjsonListener
 
 
@@ -58,7 +58,7 @@ def test_mutual_tls_delivery_over_one_kept_connection(certs, logger):
             listener.wait_for_count(len(sent), timeout=10)
             # Past the linger window, so the next records form a new batch; TLS 1.3 session
             # tickets are now unread on the client socket and must not look like a hang-up.
-            time.sleep(delivery.BATCH_LINGER * 2)
+            time.sleep(limits.BATCH_LINGER * 2)
         assert ids(listener) == Counter(sent)
         assert listener.accepted == 1
         assert listener.handshake_errors == []
@@ -75,7 +75,7 @@ def test_restarted_tls_listener_gets_the_rest_exactly_once(certs, logger, tmp_pa
     for event_id in before:
         log.info(event_id)
     first.wait_for_count(len(before), timeout=10)
-    time.sleep(delivery.BATCH_LINGER * 2)
+    time.sleep(limits.BATCH_LINGER * 2)
     first.stop()
     second = NdjsonListener(port=first.port, tls=server_context(bundle)).start()
     try:
