@@ -9,6 +9,7 @@ exactly the request it came from.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import re
 import time
@@ -18,6 +19,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from flask_logstash.captured import Owned
 from flask_logstash.ecs_formatter import ACCESS_DATASET
 from flask_logstash.ids import new_id
 from flask_logstash.settings import IpNetwork, LoggingSettings
@@ -29,6 +31,10 @@ _ZERO_TRACE = "0" * 32
 
 _current: ContextVar[dict[str, Any] | None] = ContextVar("flask_logstash_request", default=None)
 _started: ContextVar[int] = ContextVar("flask_logstash_started", default=0)
+
+# Per process, in call order: with the microsecond timestamp it orders a process's events
+# (next() on a count is atomic under the GIL).
+_sequence = itertools.count(1)
 
 access_logger = logging.getLogger("flask_logstash.access")
 error_logger = logging.getLogger("flask_logstash.errors")
@@ -43,6 +49,7 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "event_id"):
             record.event_id = new_id()
+            record.event_sequence = next(_sequence)
             context = _current.get()
             if context is not None:
                 record.request_context = context
@@ -139,7 +146,8 @@ def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
         duration = time.perf_counter_ns() - _started.get()
         status = response.status_code
         response.headers[REQUEST_ID_HEADER] = context["http"]["request"]["id"]
-        access_event: dict[str, Any] = {
+        # Built here and never touched again, so logging may keep it without a copy.
+        access_event: dict[str, Any] = Owned({
             "event": {
                 "dataset": ACCESS_DATASET,
                 "duration": duration,
@@ -148,7 +156,7 @@ def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
                 "outcome": "failure" if status >= 500 else "success",
             },
             "http": {"response": {"status_code": status}},
-        }
+        })
         if response.content_length is not None:
             access_event["http"]["response"]["body"] = {"bytes": response.content_length}
         access_logger.log(

@@ -10,6 +10,7 @@ from typing import Any
 
 from logstash_async.handler import AsynchronousLogstashHandler
 
+from flask_logstash.captured import capture_fields, freeze_message, keep_unformatted_message
 from flask_logstash.delivery import limits
 from flask_logstash.delivery.buffer import MemoryBuffer, SqliteBuffer
 from flask_logstash.delivery.report import warn
@@ -62,11 +63,25 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
         return super()._format_record(record)
 
     def emit(self, record: logging.LogRecord) -> None:
-        # Freeze what may change after we return: the message arguments may be mutable.
-        if record.args:
-            record.msg = record.getMessage()
-            record.args = None
-        self.worker.enqueue(record)
+        # The stdlib contract: whatever the call passed, the caller never sees an exception
+        # (handleError reports on stderr). The record is captured now, on the calling
+        # thread, because the caller may change what it passed as soon as we return.
+        try:
+            try:
+                freeze_message(record)
+            except Exception as exc:
+                self._report(record)
+                keep_unformatted_message(record, exc)
+            capture_fields(record)
+            self.worker.enqueue(record)
+        except Exception:
+            self._report(record)
+
+    def _report(self, record: logging.LogRecord) -> None:
+        try:
+            self.handleError(record)
+        except Exception as exc:  # handleError re-raises RecursionError (CPython issue 36272)
+            warn(f"a log call failed and could not be reported: {type(exc).__name__}")
 
     def flush(self) -> None:
         """Sending is continuous; an explicit flush would only make callers wait."""
