@@ -218,9 +218,10 @@ def _shrink(event: dict[str, Any], size: int) -> dict[str, Any]:
     shrunk = dict(event)
     shrunk["message"] = _cut(str(event.get("message", "")), budget)
     flask = dict(event.get("flask") or {})
-    if "extra" in flask:
-        flask["extra"] = {"truncated": _cut(serialise(flask["extra"]).decode(), budget)}
-    flask["event_original_bytes"] = size
+    # Under flask.extra (flattened): no new mapped field.
+    flask["extra"] = {"event_original_bytes": size}
+    if "extra" in event.get("flask", {}):
+        flask["extra"]["truncated"] = _cut(serialise(event["flask"]["extra"]).decode(), budget)
     shrunk["flask"] = flask
     error = event.get("error")
     if isinstance(error, dict):
@@ -232,7 +233,7 @@ def _shrink(event: dict[str, Any], size: int) -> dict[str, Any]:
         shrunk = {k: shrunk[k] for k in ("@timestamp", "ecs", "event", "log", "service", "host")
                   if k in shrunk}
         shrunk.update(message=_cut(str(event.get("message", "")), 1024),
-                      tags=["event_truncated"], flask={"event_original_bytes": size})
+                      tags=["event_truncated"], flask={"extra": {"event_original_bytes": size}})
     return shrunk
 
 
