@@ -114,7 +114,9 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     value = _raw(env, name)
     if value is None:
         return default
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    # isascii: str.isdigit also accepts digits of other scripts (Arabic-Indic 5000),
+    # which int() then reads.
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
         raise ConfigError(f"{name}={value!r} is not a TCP port (1-65535)")
     return int(value)
 
@@ -134,7 +136,8 @@ def _writable_dir(env: Mapping[str, str], name: str) -> str | None:
         return None
     path = Path(value)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # 0700: buffered events are the app's logs, readable by its user only.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{name}={value!r}: cannot create directory ({exc.strerror})") from exc
     if not os.access(path, os.W_OK):

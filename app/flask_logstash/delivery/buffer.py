@@ -196,6 +196,9 @@ def _try_lock(path: Path) -> int | None:
 
 
 def _open_db(path: Path) -> sqlite3.Connection:
+    # Created 0600 before SQLite opens it: SQLite gives its -wal file the database file's
+    # mode, and a chmod afterwards would leave an already-created -wal world-readable.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     # The flock already makes this connection the file's only user, so SQLite need not take
     # and release its own POSIX locks around every transaction (about half its system calls).
@@ -207,7 +210,6 @@ def _open_db(path: Path) -> sqlite3.Connection:
         "CREATE TABLE IF NOT EXISTS batch (batch_id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " lines BLOB NOT NULL, event_count INTEGER NOT NULL, created REAL NOT NULL)"
     )
-    os.chmod(path, 0o600)
     return db
 
 

@@ -153,3 +153,17 @@ def test_two_live_processes_never_share_a_buffer_file(tmp_path):
         for proc in procs:
             proc.kill()
             proc.wait(5)
+
+
+def test_buffer_files_are_private_to_the_service_user(tmp_path):
+    port = free_port()  # Logstash down: the events stay in the file, with its -wal beside it
+    proc = run_buffered_process(port, tmp_path, 50, "perm")
+    try:
+        assert proc.stdout.readline().strip() == "BUFFERED"
+        files = list(tmp_path.glob("logstash-buffer-*"))
+        assert any(f.name.endswith("-wal") for f in files)
+        modes = {f.name: oct(f.stat().st_mode & 0o777) for f in files}
+        assert set(modes.values()) == {"0o600"}, modes
+    finally:
+        proc.kill()
+        proc.wait(5)
