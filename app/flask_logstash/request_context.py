@@ -133,10 +133,14 @@ def _level_for(status: int) -> int:
 def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
     """One access event per request, request ids in and out, exceptions logged once."""
 
-    @app.before_request
     def _start() -> None:
         _started.set(time.perf_counter_ns())
         _current.set(_build_context(settings))
+
+    # First of all app-wide hooks (which Flask runs before blueprint hooks), whenever
+    # init_app is called: a hook registered earlier may answer (an auth check's 401) or
+    # raise, and that request still needs its id and its access event.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
 
     @app.after_request
     def _finish(response: Response) -> Response:
