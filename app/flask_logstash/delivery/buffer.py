@@ -3,7 +3,9 @@ or in one SQLite file per process."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import itertools
 import os
 import secrets
 import sqlite3
@@ -16,33 +18,50 @@ from typing import Any
 from logstash_async.cache import Cache
 
 from flask_logstash.delivery import limits
+from flask_logstash.delivery.losses import DISK_CAP, MEMORY_CAP, LossLedger
 from flask_logstash.delivery.report import warn
 
 BUFFER_PREFIX = "logstash-buffer-"
 BUFFER_SUFFIX = ".sqlite"
 
 
+def _take(sizes: Sequence[tuple[int, int]]) -> int:
+    """How many of the oldest items (bytes, events) make one batch: up to BATCH_SIZE events
+    and MAX_BATCH_BYTES, and always at least one item."""
+    count = total_bytes = taken = 0
+    for size, events in sizes:
+        if taken and (count + events > limits.BATCH_SIZE
+                      or total_bytes + size > limits.MAX_BATCH_BYTES):
+            break
+        taken += 1
+        count += events
+        total_bytes += size
+    return taken
+
+
 class MemoryBuffer(Cache):
     """Formatted events held in memory until sent; oldest dropped past the bound."""
 
-    def __init__(self, max_events: int | None = None) -> None:
+    def __init__(self, max_events: int | None = None, ledger: LossLedger | None = None) -> None:
         self._events: deque[bytes] = deque()
         self._max_events = max_events or limits.MEMORY_BUFFER_MAX_EVENTS
+        self._ledger = ledger or LossLedger()
         self.in_flight_events = 0
-        self.dropped = 0
 
     def add_events(self, texts: Sequence[bytes]) -> None:
         self._events.extend(texts)
         overflow = len(self._events) - self._max_events
         for _ in range(max(0, overflow)):
             self._events.popleft()
-            self.dropped += 1
+        self._ledger.add(MEMORY_CAP, overflow)
 
     def add_event(self, event: bytes) -> None:
         self.add_events([event])
 
     def get_queued_events(self) -> list[bytes]:
-        batch = [self._events[i] for i in range(min(limits.BATCH_SIZE, len(self._events)))]
+        head = itertools.islice(self._events, limits.BATCH_SIZE)
+        count = _take([(len(event), 1) for event in head])
+        batch = list(itertools.islice(self._events, count))
         self.in_flight_events = len(batch)
         return batch
 
@@ -64,6 +83,72 @@ class MemoryBuffer(Cache):
         """Nothing to release."""
 
 
+class FallbackBuffer(Cache):
+    """The durable buffer, with memory behind it for when the disk refuses a write (full,
+    read-only, I/O error): events are kept in memory rather than lost, and later writes try
+    the disk again. Batches are sent from the disk first."""
+
+    def __init__(self, durable: SqliteBuffer, ledger: LossLedger) -> None:
+        self.durable = durable
+        self.memory = MemoryBuffer(ledger=ledger)
+        self._serving: Cache | None = None
+        self._disk_failing = False
+
+    @property
+    def in_flight_events(self) -> int:
+        return self._serving.in_flight_events if self._serving else 0  # type: ignore[attr-defined]
+
+    def add_events(self, texts: Sequence[bytes]) -> None:
+        try:
+            self.durable.add_events(texts)
+        except (sqlite3.Error, OSError) as exc:
+            if not self._disk_failing:
+                warn(f"cannot write the durable buffer ({exc}); keeping events in memory")
+            self._disk_failing = True
+            self.memory.add_events(texts)
+        else:
+            if self._disk_failing:
+                warn("the durable buffer accepts writes again")
+            self._disk_failing = False
+
+    def add_event(self, event: bytes) -> None:
+        self.add_events([event])
+
+    def get_queued_events(self) -> list[bytes]:
+        for source in (self.durable, self.memory):
+            try:
+                events = source.get_queued_events()
+            except sqlite3.Error as exc:
+                warn(f"cannot read the durable buffer ({exc}); sending from memory")
+                continue
+            if events:
+                self._serving = source
+                return events
+        self._serving = None
+        return []
+
+    def requeue_queued_events(self, events: Any) -> None:
+        if self._serving is not None:
+            self._serving.requeue_queued_events(events)
+
+    def delete_queued_events(self) -> None:
+        if self._serving is not None:
+            self._serving.delete_queued_events()
+
+    def expire_events(self) -> None:
+        """Neither part expires events."""
+
+    def get_non_flushed_event_count(self) -> int:
+        return self.durable.get_non_flushed_event_count() + len(self.memory._events)
+
+    def close(self) -> None:
+        # What only memory holds gets one last chance to reach the disk.
+        if self.memory.get_non_flushed_event_count():
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.durable.add_events(list(self.memory._events))
+        self.durable.close()
+
+
 class SqliteBuffer(Cache):
     """One process's durable buffer: a SQLite file in WAL mode, held under an flock.
 
@@ -73,7 +158,8 @@ class SqliteBuffer(Cache):
     transactions on power loss: the trade that makes batched writes cheap.
     """
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, max_bytes: int | None = None,
+                 ledger: LossLedger | None = None) -> None:
         self.path = Path(directory) / (
             f"{BUFFER_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{BUFFER_SUFFIX}"
         )
@@ -81,45 +167,75 @@ class SqliteBuffer(Cache):
         if self._lock is None:  # pragma: no cover - the name is unique to this process
             raise RuntimeError(f"buffer {self.path} is locked by another process")
         self._db = _open_db(self.path)
-        self._in_flight_max_id: int | None = None
+        self._max_bytes = max_bytes or limits.DISK_BUFFER_MAX_BYTES
+        self._ledger = ledger or LossLedger()
+        self._bytes = 0  # bytes of events held: kept in step with the rows
+        self._in_flight: tuple[int, int] | None = None  # (last batch_id, bytes) being sent
         self.in_flight_events = 0
 
     def add_events(self, texts: Sequence[bytes]) -> None:
         if texts:
+            lines = b"".join(texts)
             with self._db:
                 self._db.execute(
                     "INSERT INTO batch (lines, event_count, created) VALUES (?, ?, ?)",
-                    (b"".join(texts), len(texts), time.time()),
+                    (lines, len(texts), time.time()),
                 )
+            self._bytes += len(lines)
+            if self._bytes > self._max_bytes:
+                self._evict_oldest()
+
+    def _evict_oldest(self) -> None:
+        """Drop the oldest rows until the events fit the cap again; counted as losses."""
+        freed = evicted = 0
+        last_id = None
+        for batch_id, size, event_count in self._db.execute(
+            "SELECT batch_id, length(lines), event_count FROM batch ORDER BY batch_id"
+        ):
+            if self._bytes - freed <= self._max_bytes:
+                break
+            freed += size
+            evicted += event_count
+            last_id = batch_id
+        if last_id is not None:
+            with self._db:
+                self._db.execute("DELETE FROM batch WHERE batch_id <= ?", (last_id,))
+            self._bytes -= freed
+            self._ledger.add(DISK_CAP, evicted)
 
     def add_event(self, event: bytes) -> None:
         self.add_events([event])
 
     def get_queued_events(self) -> list[bytes]:
-        """The oldest batches, up to about limits.BATCH_SIZE events; each item holds many lines."""
-        chunks: list[bytes] = []
-        count = 0
-        self._in_flight_max_id = None
-        for batch_id, lines, event_count in self._db.execute(
-            "SELECT batch_id, lines, event_count FROM batch ORDER BY batch_id"
-        ):
-            chunks.append(lines)
-            count += event_count
-            self._in_flight_max_id = batch_id
-            if count >= limits.BATCH_SIZE:
-                break
-        self.in_flight_events = count
-        return chunks
+        """The oldest rows, up to about BATCH_SIZE events and MAX_BATCH_BYTES; each item
+        holds many lines."""
+        rows = self._db.execute(
+            "SELECT batch_id, length(lines), event_count FROM batch ORDER BY batch_id LIMIT ?",
+            (limits.BATCH_SIZE,),
+        ).fetchall()
+        taken = rows[:_take([(size, count) for _, size, count in rows])]
+        self._in_flight = None
+        self.in_flight_events = 0
+        if not taken:
+            return []
+        last_id = taken[-1][0]
+        self._in_flight = (last_id, sum(size for _, size, _ in taken))
+        self.in_flight_events = sum(count for _, _, count in taken)
+        return [lines for (lines,) in self._db.execute(
+            "SELECT lines FROM batch WHERE batch_id <= ? ORDER BY batch_id", (last_id,)
+        )]
 
     def requeue_queued_events(self, events: Any) -> None:
-        self._in_flight_max_id = None
+        self._in_flight = None
         self.in_flight_events = 0
 
     def delete_queued_events(self) -> None:
-        if self._in_flight_max_id is not None:
+        if self._in_flight is not None:
+            last_id, size = self._in_flight
             with self._db:
-                self._db.execute("DELETE FROM batch WHERE batch_id <= ?", (self._in_flight_max_id,))
-            self._in_flight_max_id = None
+                self._db.execute("DELETE FROM batch WHERE batch_id <= ?", (last_id,))
+            self._bytes = max(0, self._bytes - size)
+            self._in_flight = None
 
     def expire_events(self) -> None:
         """Events never expire: a durable buffer that drops data would defeat its purpose."""
@@ -161,6 +277,9 @@ class SqliteBuffer(Cache):
                 self._db.executemany(
                     "INSERT INTO batch (lines, event_count, created) VALUES (?, ?, ?)", rows
                 )
+            self._bytes += sum(len(row[0]) for row in rows)
+            if self._bytes > self._max_bytes:
+                self._evict_oldest()
         return sum(row[1] for row in rows)
 
     def close(self) -> None:

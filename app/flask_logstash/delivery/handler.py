@@ -13,6 +13,7 @@ from logstash_async.handler import AsynchronousLogstashHandler
 from flask_logstash.captured import capture_fields, freeze_message, keep_unformatted_message
 from flask_logstash.delivery import limits
 from flask_logstash.delivery.buffer import MemoryBuffer, SqliteBuffer
+from flask_logstash.delivery.losses import LossLedger
 from flask_logstash.delivery.report import warn
 from flask_logstash.delivery.transport import BatchTcpTransport
 from flask_logstash.delivery.worker import DeliveryWorker
@@ -21,11 +22,13 @@ from flask_logstash.delivery.worker import DeliveryWorker
 class BufferedLogstashHandler(AsynchronousLogstashHandler):
     """AsynchronousLogstashHandler whose emit is only an enqueue; see the module docstring."""
 
-    def __init__(self, host: str, port: int, buffer_dir: str | None, **tls: Any) -> None:
+    def __init__(self, host: str, port: int, buffer_dir: str | None,
+                 buffer_max_bytes: int | None = None, **tls: Any) -> None:
         super().__init__(
             host, port, database_path=None, transport=BatchTcpTransport, **tls,
         )
         self._buffer_dir = buffer_dir
+        self._buffer_max_bytes = buffer_max_bytes
         self._worker: DeliveryWorker | None = None
         self._worker_pid: int | None = None
         self._start_lock = threading.Lock()
@@ -43,16 +46,20 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
             if self._worker is None or self._worker_pid != os.getpid():
                 self._transport = None
                 self._setup_transport()
-                directory = self._buffer_dir
                 worker = DeliveryWorker(
                     transport=self._transport,
                     format_record=self._format_record,
-                    make_buffer=(lambda: SqliteBuffer(directory)) if directory else MemoryBuffer,
+                    make_buffer=self._make_buffer,
                 )
                 worker.start()
                 worker._ready.wait(5.0)
                 self._worker, self._worker_pid = worker, os.getpid()
         return self._worker
+
+    def _make_buffer(self, ledger: LossLedger) -> SqliteBuffer | MemoryBuffer:
+        if self._buffer_dir:
+            return SqliteBuffer(self._buffer_dir, self._buffer_max_bytes, ledger)
+        return MemoryBuffer(ledger=ledger)
 
     def _format_record(self, record: logging.LogRecord) -> bytes:
         # Our ECS formatter can produce the wire line directly; any other formatter goes
@@ -100,6 +107,7 @@ def build_logstash_handler(
     port: int,
     formatter: logging.Formatter,
     buffer_dir: str | None,
+    buffer_max_bytes: int | None = None,
     ssl_enable: bool = False,
     ssl_verify: bool = True,
     ca_certs: str | None = None,
@@ -107,7 +115,7 @@ def build_logstash_handler(
     keyfile: str | None = None,
 ) -> BufferedLogstashHandler:
     handler = BufferedLogstashHandler(
-        host, port, buffer_dir,
+        host, port, buffer_dir, buffer_max_bytes,
         ssl_enable=ssl_enable, ssl_verify=ssl_verify,
         ca_certs=ca_certs, certfile=certfile, keyfile=keyfile,
     )
