@@ -1,5 +1,6 @@
 """Delivery guarantees with a real TCP listener: outages, black holes, crashes."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -167,3 +168,47 @@ def test_buffer_files_are_private_to_the_service_user(tmp_path):
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def buffered_messages(directory):
+    """Messages of the events held in every buffer file left in `directory`."""
+    import json
+    import sqlite3
+
+    ids = Counter()
+    for path in Path(directory).glob("logstash-buffer-*.sqlite"):
+        db = sqlite3.connect(path)
+        try:
+            for (lines,) in db.execute("SELECT lines FROM batch"):
+                ids.update(json.loads(line)["message"] for line in lines.splitlines())
+        finally:
+            db.close()
+    return ids
+
+
+def test_sigterm_with_a_black_holed_logstash_keeps_every_event_on_disk(tmp_path):
+    count = 40_000  # ~30 MB: far more than the socket buffers take
+    with NdjsonListener() as listener:
+        listener.blackhole = True
+        env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT / 'app'}:{REPO_ROOT}")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.buffered_logger_process",
+             str(listener.port), str(tmp_path), str(count), "term", "term"],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert proc.stdout.readline().strip() == "LOGGED"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+        finally:
+            proc.kill()
+        on_disk = buffered_messages(tmp_path)
+        # What the black hole's kernel took (and acknowledged) is Logstash's now: read it.
+        expected = {f"term-{i}" for i in range(count)}
+        listener.blackhole = False
+        with contextlib.suppress(TimeoutError):
+            listener.wait_for(lambda evs: expected <= set(on_disk) | {
+                e["message"] for e in evs}, timeout=20)
+        received = {e["message"] for e in listener.events}
+    missing = expected - set(on_disk) - set(received)
+    assert not missing, f"{len(missing)} events lost, e.g. {sorted(missing)[:3]}"
