@@ -5,8 +5,9 @@ on disk (or SENT when they were delivered), then waits to be killed or to finish
 only starts, which adopts buffers left by dead processes, waits until they are delivered,
 and exits.
 
-With `term`, it logs N events (ECS-formatted, the tag in `message`) as fast as it can, prints LOGGED, and on SIGTERM does
-what gunicorn's worker_exit does (flush_and_close) and exits: the graceful-stop path.
+With `term`, it logs N events (ECS-formatted, the tag in `message`) as fast as it can,
+prints LOGGED, and on SIGTERM does what gunicorn's worker_exit does (flush_and_close) and
+exits: the graceful-stop path.
 """
 
 from __future__ import annotations
