@@ -171,6 +171,10 @@ class SqliteBuffer(Cache):
         self._ledger = ledger or LossLedger()
         self._bytes = 0  # bytes of events held: kept in step with the rows
         self._in_flight: tuple[int, int] | None = None  # (last batch_id, bytes) being sent
+        # Rows up to here were delivered. Their DELETE can fail on a full disk (WAL mode
+        # needs space to delete); they must never be sent again, so reads skip them and
+        # the DELETE is retried later.
+        self._delivered_through = 0
         self.in_flight_events = 0
 
     def add_events(self, texts: Sequence[bytes]) -> None:
@@ -182,15 +186,24 @@ class SqliteBuffer(Cache):
                     (lines, len(texts), time.time()),
                 )
             self._bytes += len(lines)
-            if self._bytes > self._max_bytes:
-                self._evict_oldest()
+            # The rows are in; what follows only reclaims space and may fail on a full disk.
+            with contextlib.suppress(sqlite3.Error):
+                self._delete_delivered()
+                if self._bytes > self._max_bytes:
+                    self._evict_oldest()
+
+    def _delete_delivered(self) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM batch WHERE batch_id <= ?",
+                             (self._delivered_through,))
 
     def _evict_oldest(self) -> None:
         """Drop the oldest rows until the events fit the cap again; counted as losses."""
         freed = evicted = 0
         last_id = None
         for batch_id, size, event_count in self._db.execute(
-            "SELECT batch_id, length(lines), event_count FROM batch ORDER BY batch_id"
+            "SELECT batch_id, length(lines), event_count FROM batch WHERE batch_id > ?"
+            " ORDER BY batch_id", (self._delivered_through,)
         ):
             if self._bytes - freed <= self._max_bytes:
                 break
@@ -210,8 +223,8 @@ class SqliteBuffer(Cache):
         """The oldest rows, up to about BATCH_SIZE events and MAX_BATCH_BYTES; each item
         holds many lines."""
         rows = self._db.execute(
-            "SELECT batch_id, length(lines), event_count FROM batch ORDER BY batch_id LIMIT ?",
-            (limits.BATCH_SIZE,),
+            "SELECT batch_id, length(lines), event_count FROM batch WHERE batch_id > ?"
+            " ORDER BY batch_id LIMIT ?", (self._delivered_through, limits.BATCH_SIZE),
         ).fetchall()
         taken = rows[:_take([(size, count) for _, size, count in rows])]
         self._in_flight = None
@@ -222,7 +235,8 @@ class SqliteBuffer(Cache):
         self._in_flight = (last_id, sum(size for _, size, _ in taken))
         self.in_flight_events = sum(count for _, _, count in taken)
         return [lines for (lines,) in self._db.execute(
-            "SELECT lines FROM batch WHERE batch_id <= ? ORDER BY batch_id", (last_id,)
+            "SELECT lines FROM batch WHERE batch_id > ? AND batch_id <= ? ORDER BY batch_id",
+            (self._delivered_through, last_id),
         )]
 
     def requeue_queued_events(self, events: Any) -> None:
@@ -232,16 +246,20 @@ class SqliteBuffer(Cache):
     def delete_queued_events(self) -> None:
         if self._in_flight is not None:
             last_id, size = self._in_flight
-            with self._db:
-                self._db.execute("DELETE FROM batch WHERE batch_id <= ?", (last_id,))
+            self._delivered_through = last_id
             self._bytes = max(0, self._bytes - size)
             self._in_flight = None
+            with contextlib.suppress(sqlite3.Error):  # retried with the next write
+                self._delete_delivered()
 
     def expire_events(self) -> None:
         """Events never expire: a durable buffer that drops data would defeat its purpose."""
 
     def get_non_flushed_event_count(self) -> int:
-        return self._db.execute("SELECT coalesce(sum(event_count), 0) FROM batch").fetchone()[0]
+        return self._db.execute(
+            "SELECT coalesce(sum(event_count), 0) FROM batch WHERE batch_id > ?",
+            (self._delivered_through,),
+        ).fetchone()[0]
 
     def adopt_orphans(self) -> int:
         """Move every event from buffers whose owner process is gone into this one."""
@@ -284,6 +302,8 @@ class SqliteBuffer(Cache):
 
     def close(self) -> None:
         remaining = self.get_non_flushed_event_count()
+        with contextlib.suppress(sqlite3.Error):
+            self._delete_delivered()
         self._db.close()
         if remaining == 0:  # an empty buffer need not wait for adoption
             for leftover in (self.path, *_sidecars(self.path)):

@@ -38,6 +38,7 @@ def test_values_are_read(tmp_path):
         ("LOGSTASH_PORT", "http"), ("LOGSTASH_PORT", "70000"), ("LOG_LEVEL", "LOUD"),
         ("LOGSTASH_TLS_ENABLED", "maybe"), ("LOG_JSON_STDOUT", "2"),
         ("TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip"), ("SERVICE_NAME", "  "),
+        ("LOG_BUFFER_MAX_MB", "0"), ("LOG_BUFFER_MAX_MB", "1.5"),
     ],
 )
 def test_bad_value_is_rejected_with_the_variable_named(name, value):
