@@ -96,10 +96,14 @@ class BatchTcpTransport(TcpTransport):
         # first, then back off. The time limit counts from the last progress: a slow link
         # that keeps taking bytes is waited for (resending to it would only duplicate), a
         # peer that took nothing for SOCKET_CLOSE_WAIT_TIMEOUT is given up on.
+        self._raise_if_failed()
         try:
             self._sock.getpeername()
-        except OSError:
-            return  # never connected (refused, unreachable): nothing was handed over
+        except OSError as exc:
+            # Reset while the batch was written (a connection the peer had already closed):
+            # the socket is no longer connected, and nothing says the batch arrived.
+            raise ConnectionResetError("connection closed before the batch was acknowledged"
+                                       ) from exc
         limit = constants.SOCKET_CLOSE_WAIT_TIMEOUT
         deadline = time.monotonic() + limit
         interval = 0.0002
@@ -121,6 +125,10 @@ class BatchTcpTransport(TcpTransport):
         # A reset can also come with an empty queue: only a socket without a pending error
         # has really handed the batch over.
         self._raise_if_failed()
+
+    def close(self) -> None:
+        # Every batch already waited for its acknowledgement in send(); nothing is pending.
+        self._drop_socket()
 
     def _shutdown_socket(self) -> None:
         # A socket whose connect failed has nothing to shut down; the base class would
