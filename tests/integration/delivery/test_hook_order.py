@@ -53,3 +53,30 @@ def test_early_hooks_that_answer_or_raise_still_get_ids_and_access_events():
         assert request_id, path
         assert access[path]["http"]["request"]["id"] == request_id
         assert access[path]["http"]["response"]["status_code"] == response.status_code
+
+
+def test_a_faulty_log_call_in_a_view_does_not_fail_the_request(capfd, monkeypatch):
+    import logging
+
+    # Only the app's own handlers: pytest's log capture re-raises logging errors on purpose.
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    app = Flask(__name__)
+
+    @app.get("/count")
+    def count():
+        logging.getLogger("app.view").info("%d items", "many")  # wrong type for %d
+        return {"ok": True}
+
+    with NdjsonListener() as listener:
+        flask_logstash.shutdown_logging()
+        flask_logstash.init_app(app, LoggingSettings(logstash_port=listener.port))
+        try:
+            response = app.test_client().get("/count")
+            events = listener.wait_for(lambda evs: len(evs) >= 2, 10)
+        finally:
+            flask_logstash.shutdown_logging()
+    assert response.status_code == 200
+    (app_event,) = [e for e in events if e["log"]["logger"] == "app.view"]
+    assert app_event["message"] == "%d items"
+    assert app_event["http"]["request"]["id"] == response.headers["X-Request-ID"]
+    assert "--- Logging error ---" in capfd.readouterr().err
