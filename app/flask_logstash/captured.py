@@ -25,7 +25,7 @@ CAPTURED = "flask_logstash_captured"  # record attribute holding (ecs, extra)
 
 # LogRecord attributes that are not the caller's "extra" fields.
 RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
-    "message", "asctime", "ecs", "event_id", "event_sequence", "request_context", "taskName",
+    "message", "asctime", "ecs", "event_id", "request_context", "taskName",
     CAPTURED,
 }
 

@@ -158,9 +158,6 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 "thread": {"name": record.threadName},
             },
         }
-        sequence = record.__dict__.get("event_sequence")
-        if sequence is not None:  # orders events within one process and one microsecond
-            event["event"]["sequence"] = sequence
         ecs, extra = self._captured(record)
         context = getattr(record, "request_context", None)
         if context:

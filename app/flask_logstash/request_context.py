@@ -9,7 +9,6 @@ exactly the request it came from.
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import logging
 import re
 import time
@@ -32,10 +31,6 @@ _ZERO_TRACE = "0" * 32
 _current: ContextVar[dict[str, Any] | None] = ContextVar("flask_logstash_request", default=None)
 _started: ContextVar[int] = ContextVar("flask_logstash_started", default=0)
 
-# Per process, in call order: with the microsecond timestamp it orders a process's events
-# (next() on a count is atomic under the GIL).
-_sequence = itertools.count(1)
-
 access_logger = logging.getLogger("flask_logstash.access")
 error_logger = logging.getLogger("flask_logstash.errors")
 
@@ -49,7 +44,6 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "event_id"):
             record.event_id = new_id()
-            record.event_sequence = next(_sequence)
             context = _current.get()
             if context is not None:
                 record.request_context = context
