@@ -159,3 +159,33 @@ def test_full_disk_falls_back_to_memory_and_delivery_goes_on(
         logging.shutdown  # noqa: B018 - handlers are closed by the logger fixture
         with contextlib.suppress(OSError):
             subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_an_error_in_one_round_is_reported_and_delivery_goes_on(ecs_logger, tmp_path, capfd):
+    with NdjsonListener() as listener:
+        log, handler = ecs_logger(listener.port, str(tmp_path))
+        worker = handler.worker
+        buffer = worker._buffer
+        original = buffer.add_events
+        failures = []
+
+        def fail_once(texts):
+            if not failures:
+                failures.append(len(texts))
+                raise RuntimeError("a bug in one batch")
+            original(texts)
+
+        buffer.add_events = fail_once
+        log.info("first")
+        deadline = time.monotonic() + 10
+        while not failures:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        later = [f"later-{i}" for i in range(50)]
+        for message in later:
+            log.info(message)
+        events = listener.wait_for(lambda evs: set(later) <= messages(evs), timeout=15)
+    assert worker.is_alive()
+    assert set(later) <= messages(events)
+    assert "delivery round failed, going on: RuntimeError('a bug in one batch')" in (
+        capfd.readouterr().err)
