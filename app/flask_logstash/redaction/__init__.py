@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from flask_logstash.captured import CIRCULAR, TOO_DEEP
 from flask_logstash.redaction.cards import contains_card
 from flask_logstash.redaction.keys import KeyMatcher
 from flask_logstash.redaction.model import REDACTED
@@ -29,7 +30,9 @@ __all__ = ["REDACTED", "Redactor"]
 _SCALARS = frozenset({int, float, bool, type(None)})
 # Values that cannot carry a secret are kept as they are, so an absent or empty secret stays
 # visible as absent or empty.
-_KEPT_UNDER_SENSITIVE_NAMES = (None, "", True, False)
+# The capture layer's own markers (captured.py) say why a value is missing and carry nothing of
+# the caller's: an operator should still see that a credentials dict was cut for depth.
+_KEPT_UNDER_SENSITIVE_NAMES = (None, "", True, False, TOO_DEEP, CIRCULAR)
 # Types the serialiser (orjson) writes natively and that carry no free text.
 _NATIVE = (datetime.datetime, datetime.date, datetime.time, uuid.UUID)
 # The shortest text a pattern can match ("pw=x", "a:b@"); shorter strings are skipped.

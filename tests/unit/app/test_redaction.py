@@ -2,6 +2,7 @@
 
 import pytest
 
+from flask_logstash.captured import CIRCULAR, TOO_DEEP
 from flask_logstash.redaction import REDACTED, Redactor
 
 R = Redactor(extra_keys=("iban",))
@@ -105,3 +106,10 @@ def test_werkzeug_headers_are_redacted_as_an_object_and_as_text():
 def test_card_numbers_logged_as_integers_are_redacted():
     assert R.redact({"n": 4111111111111111, "big": 2**70, "id": 1234567890123}) == {
         "n": REDACTED, "big": 2**70, "id": 1234567890123}
+
+
+def test_capture_markers_survive_under_sensitive_names_and_nothing_else_does():
+    # A credentials dict cut for depth or a cycle still says so; its content is gone.
+    masked = R.redact({"credentials": {"password": "pw-1", "x": {"x": TOO_DEEP}, "me": CIRCULAR}})
+    assert masked == {"credentials": {"password": REDACTED, "x": {"x": TOO_DEEP},
+                                      "me": CIRCULAR}}
