@@ -476,11 +476,15 @@ alert's threshold (`ALERT_ERROR_RATIO` in `.env`).
 """
 
 
-# Both components are read so the query resolves before the first refused event (a failure
-# store gets its first index lazily; querying `<stream>::failures` before that is an
-# Elasticsearch bug still being fixed, elastic/elasticsearch#144872), and the `.fs-` prefix
-# of failure indices (DataStream.FAILURE_STORE_PREFIX) keeps only failure documents. Fields:
-# Elasticsearch's own failure store mapping (DataStreamFailureStoreDefinition.java), not ours.
+# ES|QL reads a failure store with `FROM <pattern>::failures` (x-pack/plugin/esql antlr
+# EsqlBaseParser.g4 `indexPattern`, parser/IdentifierBuilder.java); Kibana's Streams app counts
+# failure documents the same way (streams_app hooks/stream_management/
+# use_streams_doc_counts_fetch.ts, `FROM <stream>,<stream>::failures`). Both components are read
+# so the query resolves before the first refused event (a failure store gets its first index
+# lazily; querying `<stream>::failures` before that fails until elastic/elasticsearch#144872),
+# and the `.fs-` prefix of failure indices (DataStream.FAILURE_STORE_PREFIX) keeps only failure
+# documents. Fields: Elasticsearch's own failure store mapping
+# (server/.../cluster/metadata/DataStreamFailureStoreDefinition.java), not the bundle's.
 FAILURE_STORE_ESQL = (
     f"FROM {DATA_VIEW_PATTERN}, {FAILURE_STORE} METADATA _index\n"
     '| WHERE STARTS_WITH(_index, ".fs-")\n'
