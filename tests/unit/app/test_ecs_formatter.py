@@ -102,3 +102,24 @@ def test_exception_and_stack_fields_follow_the_callers_own_error_fields():
     filled = json.loads(FORMATTER.format_line(make_record(
         "where", stack_info="Stack (most recent call last): ...")))
     assert filled["error"]["stack_trace"].startswith("Stack")
+
+
+def test_timestamps_keep_microseconds():
+    record = make_record("m")
+    record.created = 1767225600.123456
+    event = json.loads(FORMATTER.format_line(record))
+    assert event["@timestamp"] == "2026-01-01T00:00:00.123456Z"
+
+
+def test_an_oversized_event_is_truncated_with_a_marker_and_keeps_its_identity():
+    from flask_logstash.ecs_formatter import MAX_EVENT_BYTES, TRUNCATED_MARKER
+
+    record = make_record("m" * (2 * MAX_EVENT_BYTES), event_id="e" * 32,
+                         blob=["x" * 1000] * 900)
+    line = FORMATTER.format_line(record)
+    assert len(line) <= MAX_EVENT_BYTES
+    event = json.loads(line)
+    assert event["event"]["id"] == "e" * 32
+    assert event["message"].endswith(TRUNCATED_MARKER)
+    assert "event_truncated" in event["tags"]
+    assert event["flask"]["extra"]["event_original_bytes"] > 2 * MAX_EVENT_BYTES
