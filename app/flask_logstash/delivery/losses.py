@@ -16,8 +16,13 @@ QUEUE_FULL = "queue_full"  # hand-off queue at MAX_QUEUED_RECORDS: the worker fe
 MEMORY_CAP = "memory_cap"  # memory buffer at MEMORY_BUFFER_MAX_EVENTS: oldest dropped
 DISK_CAP = "disk_cap"  # durable buffer at its byte cap: oldest evicted
 UNFORMATTABLE = "unformattable"  # a non-ECS formatter raised
+CAUSES = (QUEUE_FULL, MEMORY_CAP, DISK_CAP, UNFORMATTABLE)
 REPORT_ACTION = "delivery-loss-report"  # event.action of the report event
 REPORT_LOGGER = "flask_logstash.delivery"
+# The counts as numbers, `<REPORT_FIELDS>.<cause>` and `.total` (mapped as long in
+# flask-logs@mappings.json), so the pipeline-health dashboard can sum them; `lost_events` lands
+# under the flattened flask.extra, which keeps the values but cannot be summed.
+REPORT_FIELDS = "flask.delivery_loss"
 
 
 class LossLedger:
@@ -49,7 +54,17 @@ class LossLedger:
         record = logging.makeLogRecord({
             "name": REPORT_LOGGER, "levelno": logging.WARNING, "levelname": "WARNING",
             "msg": f"flask_logstash lost {lost} log events since its last report ({detail})",
-            "ecs": {"event": {"action": REPORT_ACTION, "kind": "metric"}},
+            "ecs": {"event": {"action": REPORT_ACTION, "kind": "metric"},
+                    **_nested(REPORT_FIELDS, {**{cause: counts.get(cause, 0) for cause in CAUSES},
+                                              "total": lost})},
             "lost_events": counts,
         })
         return record
+
+
+def _nested(dotted: str, leaf: dict[str, int]) -> dict[str, object]:
+    """{"a": {"b": leaf}} for "a.b": the formatter merges `ecs` extras as nested objects."""
+    node: dict[str, object] = dict(leaf)
+    for part in reversed(dotted.split(".")):
+        node = {part: node}
+    return node
