@@ -10,6 +10,7 @@ raises becomes a marker. Nothing here raises into the caller.
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import uuid
 from collections.abc import Mapping
@@ -22,11 +23,15 @@ TOO_DEEP = "[too deep]"
 CIRCULAR = "[circular]"
 
 CAPTURED = "flask_logstash_captured"  # record attribute holding (ecs, extra)
+SEQUENCE = "flask_logstash_sequence"  # record attribute: the call's place in this process
+# event.sequence: orders a process's events where @timestamp ties. next() on a count is one
+# C call under the GIL, so threads never share a number.
+_SEQUENCE = itertools.count(1)
 
 # LogRecord attributes that are not the caller's "extra" fields.
 RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
     "message", "asctime", "ecs", "event_id", "request_context", "taskName",
-    CAPTURED,
+    CAPTURED, SEQUENCE,
 }
 
 # Integers of any size stay numbers: the serialiser falls back to the json module for them.
@@ -128,5 +133,6 @@ def capture_fields(record: logging.LogRecord) -> tuple[Any, dict[str, Any]]:
     elif ecs is not None:
         ecs = capture(ecs)
     captured = (ecs, extra)
+    attrs[SEQUENCE] = next(_SEQUENCE)
     attrs[CAPTURED] = captured
     return captured

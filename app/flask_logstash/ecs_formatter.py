@@ -24,6 +24,7 @@ from flask_logstash.captured import (
     CAPTURED as CAPTURED_KEY,
 )
 from flask_logstash.captured import (
+    SEQUENCE,
     capture_fields,
     freeze_message,
     keep_unformatted_message,
@@ -159,6 +160,9 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
             },
         }
         ecs, extra = self._captured(record)
+        sequence = record.__dict__.get(SEQUENCE)
+        if sequence is not None:
+            event["event"]["sequence"] = sequence
         context = getattr(record, "request_context", None)
         if context:
             merge(event, self._redacted_context(context))
