@@ -301,6 +301,27 @@ def test_every_certificate_the_pipelines_name_exists(deployment):
     assert "TimeoutStopSec=120" in drop_in.read_text()
 
 
+def test_the_dlq_replay_and_its_paths_are_on_the_logstash_host(deployment):
+    root = deployment.root(OPS[0])
+    env = env_file(root / "etc/logstash/flask-elk.env")
+    command = root / "usr/local/bin/flask-elk-dlq-replay"
+    assert command.read_bytes() == (REPO_ROOT / "logstash/bin/dlq-replay").read_bytes()
+    assert stat.S_IMODE(command.stat().st_mode) == 0o755
+    # The replay reads these from the environment file (docs/logstash.md, step 3).
+    assert (root / env["LOGSTASH_SETTINGS_DIR"].lstrip("/") / "logstash.yml").is_file()
+    assert (root / env["DLQ_REPLAY_PIPELINE"].lstrip("/")).read_bytes() == (
+        REPO_ROOT / "logstash/pipeline/dlq_replay.conf").read_bytes()
+
+
+def test_logstash_keeps_unredacted_lines_out_of_its_own_log(deployment):
+    # The same logger rule compose mounts: the line codec's WARN with a raw line is off.
+    wanted = re.findall(r"(?m)^logger\.line_codec\..*$",
+                        (REPO_ROOT / "logstash/config/log4j2.properties").read_text())
+    assert "logger.line_codec.level = error" in wanted
+    deployed = (deployment.root(OPS[0]) / "etc/logstash/log4j2.properties").read_text()
+    assert all(line in deployed.splitlines() for line in wanted)
+
+
 # -- Kibana ----------------------------------------------------------------------------------
 
 def test_kibana_uses_the_bundles_settings_with_every_node(deployment):
@@ -373,6 +394,16 @@ def test_the_app_is_installed_under_systemd_pointed_at_logstash(deployment):
     assert (root / env["LOGSTASH_TLS_CA_FILE"].lstrip("/")).is_file()
     buffer_dir = root / env["LOG_BUFFER_DIR"].lstrip("/")
     assert buffer_dir.is_dir()
+    # Every source of the packages, subpackages included, and nothing else.
+    app = REPO_ROOT / "app"
+    sources = sorted(p.relative_to(app) for package in ("flask_logstash", "sample_service")
+                     for p in (app / package).rglob("*.py") if "__pycache__" not in p.parts)
+    installed = root / exec_start.lstrip("/").split("/venv/")[0] / "src"
+    deployed = sorted(p.relative_to(installed) for p in installed.rglob("*.py")
+                      if p.name != "gunicorn.conf.py")
+    assert any(len(p.parts) > 2 for p in sources)  # the test covers a subpackage
+    assert deployed == sources
+    assert all((installed / p).read_bytes() == (app / p).read_bytes() for p in sources)
     # The service's own settings loader accepts the rendered environment, inside the host.
     check = ("from flask_logstash.settings import LoggingSettings as S; "
              "s = S.from_env(); print(s.logstash_host, s.tls_enabled)")
