@@ -131,3 +131,11 @@ def test_text_is_redacted_exactly_as_the_app_redacts_it():
     differ = [(text, mine, APP.redact_text(text))
               for text, mine in zip(PARITY, ours, strict=True) if mine != APP.redact_text(text)]
     assert not differ
+
+
+def test_extra_keys_come_from_the_environment_and_join_every_net():
+    texts = ["user_mfa=Mf4Code88Kz", "national_id: NI9x8Y7zW6", '{"nationalId": "NI9x8Y7zW6"}']
+    assert redact_texts(texts) == texts  # not sensitive by the model alone
+    redacted = redact_texts(texts, env=ENV)
+    assert redacted == [APP.redact_text(text) for text in texts]
+    assert not any(secret in out for out in redacted for secret in ("Mf4Code88Kz", "NI9x8Y7zW6"))
