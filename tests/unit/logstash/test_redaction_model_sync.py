@@ -37,7 +37,9 @@ def test_the_init_has_no_quote_or_substitution_logstash_would_act_on():
     assert "${" not in init  # logstash-core SubstitutionVariables would replace it
 
 
-def ruby_model() -> dict:
+@pytest.fixture(scope="module")
+def ruby() -> dict:
+    """The model as the filter's init left it in Ruby (skips with one line without ruby)."""
     (out,) = probe(
         """event.set("out", {
           "sources" => @patterns.transform_values(&:source),
@@ -55,38 +57,38 @@ def ruby_model() -> dict:
     return out
 
 
-RUBY = ruby_model()
+
+def test_ruby_holds_the_model_data(ruby):
+    assert ruby["words"] == MODEL["sensitive_words"]
+    assert ruby["fragments"] == MODEL["sensitive_fragments"]
+    assert ruby["suffixes"] == MODEL["sensitive_suffixes"]
+    assert ruby["names"] == MODEL["sensitive_names"]
+    assert ruby["line_valued"] == MODEL["line_valued_names"]
+    assert ruby["schemes"] == MODEL["auth_schemes"]
+    assert ruby["cards"] == MODEL["card"]["lengths_by_prefix"]
+    assert ruby["cap"] == MODEL["max_scanned_chars"]
 
 
-def test_ruby_holds_the_model_data():
-    assert RUBY["words"] == MODEL["sensitive_words"]
-    assert RUBY["fragments"] == MODEL["sensitive_fragments"]
-    assert RUBY["suffixes"] == MODEL["sensitive_suffixes"]
-    assert RUBY["names"] == MODEL["sensitive_names"]
-    assert RUBY["line_valued"] == MODEL["line_valued_names"]
-    assert RUBY["schemes"] == MODEL["auth_schemes"]
-    assert RUBY["cards"] == MODEL["card"]["lengths_by_prefix"]
-    assert RUBY["cap"] == MODEL["max_scanned_chars"]
-
-
-def test_the_truncation_marker_is_the_apps():
+def test_the_truncation_marker_is_the_apps(ruby):
     # Not in the published model: compared with the app's constant directly.
-    assert RUBY["marker"] == model.TRUNCATION_MARKER.format(dropped=123)
+    assert ruby["marker"] == model.TRUNCATION_MARKER.format(dropped=123)
 
 
 @pytest.mark.parametrize("name", sorted(MODEL["value_patterns"]))
-def test_ruby_compiles_each_pattern_from_the_same_source(name):
+def test_ruby_compiles_each_pattern_from_the_same_source(ruby, name):
     python_source = MODEL["value_patterns"][name]
-    assert RUBY["sources"][name] == python_source.replace("(?P<", "(?<")
+    assert ruby["sources"][name] == python_source.replace("(?P<", "(?<")
     # (?i) stays inline in the source; no flag is added on the Ruby side.
-    assert RUBY["options"][name] == 0
+    assert ruby["options"][name] == 0
 
 
 # Regexp.linear_time? (Ruby >= 3.2) is not in Debian's ruby 3.1, and Logstash runs JRuby's
 # Joni, which has no memoisation at all: linearity is checked on the pattern's structure.
 # The model's patterns are checked by tests/unit/app/test_redaction_linear.py; these are the
 # ones written in the filter itself (\G anchors them like Python's match).
-@pytest.mark.parametrize("source", sorted(set(RUBY["own_patterns"])))
-def test_the_filters_own_patterns_follow_the_linear_rules(source):
-    items = list(sre_parse.parse(source.removeprefix("\\G")))
-    assert not violations(items), violations(items)
+def test_the_filters_own_patterns_follow_the_linear_rules(ruby):
+    own = sorted(set(ruby["own_patterns"]))
+    assert len(own) >= 8
+    found = {source: violations(list(sre_parse.parse(source.removeprefix("\\G"))))
+             for source in own}
+    assert not {source: v for source, v in found.items() if v}
