@@ -139,3 +139,12 @@ def test_extra_keys_come_from_the_environment_and_join_every_net():
     redacted = redact_texts(texts, env=ENV)
     assert redacted == [APP.redact_text(text) for text in texts]
     assert not any(secret in out for out in redacted for secret in ("Mf4Code88Kz", "NI9x8Y7zW6"))
+
+
+def test_extra_keys_are_split_at_commas_as_the_app_splits_them():
+    setting = " national id ,mfa,, "
+    app = Redactor(extra_keys=[k.strip() for k in setting.split(",") if k.strip()])
+    texts = ["national_id=NI9x8Y7zW6", "user_id=42 ok", "mfa: 123456", "id=7 national=x"]
+    ours = redact_texts(texts, env={EXTRA_KEYS_ENV: setting})
+    assert ours == [app.redact_text(text) for text in texts]
+    assert ours[1] == "user_id=42 ok"
