@@ -313,6 +313,13 @@ def test_the_dlq_replay_and_its_paths_are_on_the_logstash_host(deployment):
         REPO_ROOT / "logstash/pipeline/dlq_replay.conf").read_bytes()
 
 
+def test_the_app_and_logstash_redact_the_same_extra_keys(deployment):
+    logstash = env_file(deployment.root(OPS[0]) / "etc/logstash/flask-elk.env")
+    app = env_file(deployment.root(APP[0]) / "etc/flask-app/flask-app.env")
+    assert "LOG_REDACT_EXTRA_KEYS" in logstash
+    assert logstash["LOG_REDACT_EXTRA_KEYS"] == app["LOG_REDACT_EXTRA_KEYS"]
+
+
 def test_logstash_keeps_unredacted_lines_out_of_its_own_log(deployment):
     # The same logger rule compose mounts: the line codec's WARN with a raw line is off.
     wanted = re.findall(r"(?m)^logger\.line_codec\..*$",
