@@ -32,8 +32,11 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 from logstash_async.formatter import FlaskLogstashEcsFormatter  # noqa: E402
 from logstash_async.handler import AsynchronousLogstashHandler  # noqa: E402
 
-from flask_logstash import delivery  # noqa: E402
-from flask_logstash.delivery import build_logstash_handler, flush_and_close  # noqa: E402
+from flask_logstash.delivery import (  # noqa: E402
+    build_logstash_handler,
+    flush_and_close,
+    limits,
+)
 from flask_logstash.ecs_formatter import EcsEventFormatter  # noqa: E402
 from flask_logstash.request_context import RequestContextFilter  # noqa: E402
 from flask_logstash.settings import LoggingSettings  # noqa: E402
@@ -148,7 +151,7 @@ def bench_drain(n: int) -> float:
             log.info("order %d created", i)
         while handler.worker.pending() != n or not handler.worker._records.empty():
             time.sleep(0.01)
-        time.sleep(delivery.RETRY_MAX)  # let the back-off reach its longest delay
+        time.sleep(limits.RETRY_MAX)  # let the back-off reach its longest delay
         rx = CountingReceiver(port=port).start()
         start = time.perf_counter()
         rx.wait_count(n, timeout=120)
@@ -221,12 +224,71 @@ def latency_run(enabled: bool, requests: int, concurrency: int) -> tuple[float, 
             cpu_us)
 
 
+def crash_child(port: int, directory: str) -> None:
+    """Log as fast as possible into a durable buffer, printing how many calls returned."""
+    handler = build_logstash_handler(host="127.0.0.1", port=port, buffer_dir=directory,
+                                     formatter=EcsEventFormatter(LoggingSettings()))
+    log = fresh_logger(handler, "crash")
+    handler.worker  # noqa: B018 - started before the burst
+    i = 0
+    while True:
+        log.info("burst %d", i)
+        i += 1
+        if i % 500 == 0:
+            print(i, flush=True)
+
+
+def buffered_event_count(directory: str) -> int:
+    import sqlite3
+
+    total = 0
+    for path in Path(directory).glob("logstash-buffer-*.sqlite"):
+        db = sqlite3.connect(path)
+        try:
+            total += db.execute("SELECT coalesce(sum(event_count), 0) FROM batch").fetchone()[0]
+        finally:
+            db.close()
+    return total
+
+
+def bench_crash_window(receiver_up: bool, burst_s: float = 1.0) -> str:
+    """SIGKILL a process `burst_s` into a logging burst; count what was neither on disk nor
+    received. The count of returned calls is known to within 500 (printed every 500)."""
+    with tempfile.TemporaryDirectory() as tmp, CountingReceiver() as rx:
+        port = rx.port if receiver_up else free_port()
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--crash-child", str(port), tmp],
+            stdout=subprocess.PIPE, text=True,
+        )
+        logged = 0
+        deadline = time.monotonic() + burst_s
+        while time.monotonic() < deadline:
+            logged = int(child.stdout.readline())
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        for line in child.stdout:  # calls that returned before the kill
+            logged = int(line)
+        time.sleep(0.5)
+        kept = buffered_event_count(tmp) + getattr(rx, "count", 0)
+    lost = max(0, logged - kept)
+    rate = logged / burst_s
+    return (f"{logged:,} logged, {lost:,} lost (~{lost / rate * 1000:.0f} ms of the burst)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
+    parser.add_argument("--crash-child", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.crash_child:
+        crash_child(int(args.crash_child[0]), args.crash_child[1])
+        return
     scale = 0.1 if args.quick else 1.0
     rows = bench_calling_thread(int(20_000 * scale))
+    for receiver_up in (True, False):
+        state = "receiver up" if receiver_up else "receiver down"
+        rows.append((f"SIGKILL 1 s into a burst, durable buffer, {state}",
+                     bench_crash_window(receiver_up)))
     for durable, label in ((False, "memory queue"), (True, "durable SQLite buffer")):
         results = [bench_throughput(int(40_000 * scale), durable) for _ in range(3)]
         rate = statistics.median(r[0] for r in results)

@@ -12,6 +12,7 @@ Tests check that the committed files equal a fresh build.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,15 @@ CORE_VERSION = "8.8.0"
 ACCESS = 'event.dataset : "flask.access"'
 SERVER_ERROR = "http.response.status_code >= 500"
 CLIENT_ERROR = "http.response.status_code >= 400 and http.response.status_code < 500"
-# The delivery-loss report the logging package sends (app/flask_logstash delivery losses): a
-# `metric` event from its delivery logger. event.action ("delivery-loss-report") is not in the
-# bundle's mappings yet, so the panel selects on the two mapped fields that identify it.
-DELIVERY_LOSS = 'event.kind : "metric" and log.logger : "flask_logstash.delivery"'
+# The delivery-loss report the logging package sends (app/flask_logstash delivery losses): an
+# event with this event.action carrying the number of events lost since the last report, per
+# cause, as numbers under LOSS_FIELDS (mapped as long in flask-logs@mappings.json).
+DELIVERY_LOSS = 'event.action : "delivery-loss-report"'
+LOSS_FIELDS = "flask.delivery_loss"
+LOSS_CAUSES = ("queue_full", "memory_cap", "disk_cap", "unformattable")
+# Documents Elasticsearch refused (mapping or ingest failure) are kept in each stream's failure
+# store, read with the `::failures` selector (IndexComponentSelector: `data` or `failures`).
+FAILURE_STORE = DATA_VIEW_PATTERN + "::failures"
 FAILURE_TAGS = 'tags : ("_jsonparsefailure" or "_redaction_failure")'
 REQUEST_STORY = "flask-request-story"
 
@@ -91,6 +97,12 @@ def unique_count(source: str, label: str, shift: str | None = None) -> dict[str,
     return _shifted({"label": label, "dataType": "number", "operationType": "unique_count",
                      "sourceField": source, "isBucketed": False, "scale": "ratio",
                      "params": {"emptyAsNull": False}, "customLabel": True}, None, shift)
+
+
+def sum_of(source: str, label: str) -> dict[str, Any]:
+    return {"label": label, "dataType": "number", "operationType": "sum",
+            "sourceField": source, "isBucketed": False, "scale": "ratio",
+            "params": {"emptyAsNull": False}, "customLabel": True}
 
 
 def terms(source: str, label: str, order_by: str, size: int = 10,
@@ -284,6 +296,84 @@ class Markdown:
         return []
 
 
+@dataclass
+class EsqlPanel:
+    """A Lens XY panel on the ES|QL (`textBased`) datasource, by value.
+
+    The form is the one Kibana persists for an ES|QL chart (Lens config_builder test fixture
+    kbn-lens-embeddable-utils/config_builder/tests/xy/esqlXY.mock.ts, "generated from
+    kibana"; layer fields as in lens datasources/text_based/text_based_languages.tsx): the
+    layer holds the query, the columns the query returns (`fieldName` = ES|QL column name,
+    `meta.type` its Kibana type) and `timeField`; its `index` names an ad-hoc data view, which
+    Lens records in `internalReferences` as `textBasedLanguages-datasource-layer-<layer>`, so
+    the panel refers to no stored data view. Kibana applies the dashboard's time range as a
+    range filter on `timeField` and binds `?_tstart`/`?_tend` (data plugin
+    common/search/expressions/esql.ts).
+    """
+
+    id: str
+    title: str
+    question: str
+    grid: tuple[int, int, int, int]
+    esql: str
+    columns: list[tuple[str, str, str]]  # ES|QL column, Kibana type, label
+    x: str
+    y: list[str]
+    split: str | None = None
+    chart: str = "bar_stacked"
+
+    @property
+    def layer_id(self) -> str:
+        return f"{self.id}-layer"
+
+    @property
+    def view_id(self) -> str:
+        # Kibana names the ad-hoc view of an ES|QL query sha256("esql-" + its index pattern)
+        # (kbn-esql-utils get_esql_adhoc_dataview.ts) and rebuilds it when the panel loads.
+        return hashlib.sha256(f"esql-{self.sources()}".encode()).hexdigest()
+
+    def sources(self) -> str:
+        return self.esql.split("|", 1)[0].split(None, 1)[1].split(" METADATA ")[0].replace(
+            " ", "").strip()
+
+    def lens_attributes(self) -> dict[str, Any]:
+        layer = {"layerId": self.layer_id, "layerType": "data", "seriesType": self.chart,
+                 "xAccessor": self.x, "accessors": self.y}
+        if self.split:
+            layer["splitAccessor"] = self.split
+        columns = [{"columnId": name, "fieldName": name, "label": label, "customLabel": True,
+                    "meta": {"type": kind}} for name, kind, label in self.columns]
+        return {
+            "title": self.title, "visualizationType": "lnsXY", "type": "lens",
+            "references": [],
+            "state": {
+                "visualization": {"preferredSeriesType": self.chart, "layers": [layer],
+                                  "legend": {"isVisible": True, "position": "right"},
+                                  "valueLabels": "hide", "fittingFunction": "None"},
+                "query": {"esql": self.esql},
+                "filters": [],
+                "datasourceStates": {"textBased": {"layers": {self.layer_id: {
+                    "index": self.view_id, "query": {"esql": self.esql},
+                    "columns": columns, "timeField": "@timestamp"}}}},
+                "internalReferences": [{
+                    "type": "index-pattern", "id": self.view_id,
+                    "name": f"textBasedLanguages-datasource-layer-{self.layer_id}"}],
+                "adHocDataViews": {self.view_id: {
+                    "id": self.view_id, "title": self.sources(), "name": self.sources(),
+                    "timeFieldName": "@timestamp", "type": "esql", "sourceFilters": [],
+                    "fieldFormats": {}, "runtimeFieldMap": {}, "allowNoIndex": True,
+                    "allowHidden": False}},
+            },
+        }
+
+    def dashboard_panel(self) -> dict[str, Any]:
+        return {**_grid_panel(self.id, "lens", self.title, self.grid),
+                "embeddableConfig": {"attributes": self.lens_attributes(), "enhancements": {}}}
+
+    def references(self) -> list[dict[str, str]]:
+        return []
+
+
 def _grid_panel(panel_id: str, kind: str, title: str,
                 grid: tuple[int, int, int, int]) -> dict[str, Any]:
     x, y, w, h = grid
@@ -386,6 +476,22 @@ alert's threshold (`ALERT_ERROR_RATIO` in `.env`).
 """
 
 
+# ES|QL reads a failure store with `FROM <pattern>::failures` (x-pack/plugin/esql antlr
+# EsqlBaseParser.g4 `indexPattern`, parser/IdentifierBuilder.java); Kibana's Streams app counts
+# failure documents the same way (streams_app hooks/stream_management/
+# use_streams_doc_counts_fetch.ts, `FROM <stream>,<stream>::failures`). Both components are read
+# so the query resolves before the first refused event (a failure store gets its first index
+# lazily; querying `<stream>::failures` before that fails until elastic/elasticsearch#144872),
+# and the `.fs-` prefix of failure indices (DataStream.FAILURE_STORE_PREFIX) keeps only failure
+# documents. Fields: Elasticsearch's own failure store mapping
+# (server/.../cluster/metadata/DataStreamFailureStoreDefinition.java), not the bundle's.
+FAILURE_STORE_ESQL = (
+    f"FROM {DATA_VIEW_PATTERN}, {FAILURE_STORE} METADATA _index\n"
+    '| WHERE STARTS_WITH(_index, ".fs-")\n'
+    "| STATS failed = COUNT(*) BY bucket = BUCKET(@timestamp, 50, ?_tstart, ?_tend), "
+    "error.type")
+
+
 def pipeline_panels() -> list[Any]:
     return [
         Panel("streams", "Events per second per dataset",
@@ -407,18 +513,25 @@ def pipeline_panels() -> list[Any]:
                   "t": date_histogram(), "n": count(),
                   "g": terms("tags", "Tag", "n", 5)}, "bar_stacked", "t", "g", ["n"])],
               query=FAILURE_TAGS),
-        Panel("losses", "Delivery-loss reports of the logging package",
-              "Which services reported log events lost before reaching Logstash?",
-              (24, 12, 24, 12), "bar_stacked", [Layer("losses-layer", {
-                  "t": date_histogram(), "n": count("Loss reports"),
-                  "s": terms("service.name", "Service", "n", 10)},
-                  "bar_stacked", "t", "s", ["n"])], query=DELIVERY_LOSS),
+        EsqlPanel("failure-store", "Events Elasticsearch refused (failure store)",
+                  "How many events did Elasticsearch refuse to index (mapping or ingest "
+                  "failure), and with which error?", (24, 12, 24, 12), FAILURE_STORE_ESQL,
+                  [("failed", "number", "Refused events"), ("bucket", "date", "@timestamp"),
+                   ("error.type", "string", "Error type")], "bucket", ["failed"],
+                  "error.type"),
+        Panel("losses", "Events lost before reaching Logstash, by cause",
+              "How many log events did the logging package lose before they reached "
+              "Logstash, and why?", (0, 24, 24, 12), "bar_stacked", [Layer("losses-layer", {
+                  "t": date_histogram(),
+                  **{cause: sum_of(f"{LOSS_FIELDS}.{cause}", cause.replace("_", " "))
+                     for cause in LOSS_CAUSES}},
+                  "bar_stacked", "t", None, list(LOSS_CAUSES))], query=DELIVERY_LOSS),
         Panel("tags", "All tags", "Which tags does Logstash set, and how often?",
-              (0, 24, 24, 12), "bar_horizontal", [Layer("tags-layer", {
+              (24, 24, 24, 12), "bar_horizontal", [Layer("tags-layer", {
                   "g": terms("tags", "Tag", "n", 15), "n": count()},
                   "bar_horizontal", "g", None, ["n"])]),
         Panel("instances", "Events per service instance",
-              "Which services and hosts send events, and how many?", (24, 24, 24, 12),
+              "Which services and hosts send events, and how many?", (0, 36, 48, 12),
               "table", [Layer("instances-layer", {
                   "s": terms("service.name", "Service", "n"),
                   "h": terms("host.name", "Host", "n", 20), "n": count()})]),

@@ -57,6 +57,7 @@ def install_handlers(settings: LoggingSettings) -> list[logging.Handler]:
                     port=settings.logstash_port,
                     formatter=formatter,
                     buffer_dir=settings.buffer_dir,
+                    buffer_max_bytes=settings.buffer_max_mb * 1024 * 1024,
                     ssl_enable=settings.tls_enabled,
                     ssl_verify=settings.tls_verify,
                     ca_certs=settings.tls_ca_file,

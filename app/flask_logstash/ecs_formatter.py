@@ -13,12 +13,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from logstash_async.formatter import FlaskLogstashEcsFormatter
 
+from flask_logstash.captured import (
+    CAPTURED as CAPTURED_KEY,
+)
+from flask_logstash.captured import (
+    SEQUENCE,
+    capture_fields,
+    freeze_message,
+    keep_unformatted_message,
+    safe_repr,
+)
 from flask_logstash.ids import new_id
 from flask_logstash.redaction import Redactor
 from flask_logstash.settings import LoggingSettings
@@ -27,10 +38,17 @@ ECS_VERSION = "8.11.0"
 ACCESS_DATASET = "flask.access"
 APP_DATASET = "flask.app"
 
-# LogRecord attributes that are not user "extra" fields.
-_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
-    "message", "asctime", "ecs", "event_id", "request_context", "taskName",
-}
+# Kept below Logstash's json_lines decode limit and far below a sane batch: one event is
+# truncated past this size (see `_shrink`).
+MAX_EVENT_BYTES = 256 * 1024
+TRUNCATED_MARKER = "…[truncated]"
+
+
+def format_timestamp(created: float) -> str:
+    """ISO 8601 UTC with microseconds (the library's helper stops at milliseconds)."""
+    micros = round(created * 1_000_000)
+    seconds, fraction = divmod(micros, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}Z"
 
 
 def serialise(event: Mapping[str, Any]) -> bytes:
@@ -79,18 +97,45 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         }
 
     def format(self, record: logging.LogRecord) -> str:
-        return serialise(self.to_event(record)).decode("utf-8")
+        return self.format_line(record)[:-1].decode("utf-8")
 
     def format_line(self, record: logging.LogRecord) -> bytes:
-        """The event as one NDJSON line, ready for the wire (no str round trip)."""
-        return serialise(self.to_event(record)) + b"\n"
+        """The event as one NDJSON line, ready for the wire (no str round trip).
+
+        Never raises: an event that cannot be built is replaced by one that says so, and an
+        oversized one is truncated, so the caller's event is never silently lost.
+        """
+        try:
+            event = self.to_event(record)
+            line = serialise(event)
+        except Exception as exc:
+            event = self._fallback_event(record, exc)
+            line = serialise(event)
+        if len(line) > MAX_EVENT_BYTES:
+            line = serialise(_shrink(event, len(line)))
+        return line + b"\n"
+
+    def _fallback_event(self, record: logging.LogRecord, problem: Exception) -> dict[str, Any]:
+        event_id = getattr(record, "event_id", None)
+        return {
+            "@timestamp": format_timestamp(record.created),
+            "ecs": dict(self._static["ecs"]),
+            "service": dict(self._static["service"]),
+            "host": dict(self._static["host"]),
+            "event": {"id": event_id if isinstance(event_id, str) else new_id(),
+                      "dataset": APP_DATASET, "kind": "event", "module": "flask"},
+            "log": {"level": str(record.levelname).lower(), "logger": str(record.name)},
+            "message": self._redactor.redact_text(safe_repr(record.msg)[:MAX_EVENT_BYTES // 4]),
+            "tags": ["event_format_failed"],
+            "flask": {"extra": {"format_error": safe_repr(problem)}},
+        }
 
     def to_event(self, record: logging.LogRecord) -> dict[str, Any]:
         # What the caller or the request supplied is redacted; what this formatter fills in
         # from the process and the record's own bookkeeping (names, paths, pids, times)
         # cannot carry a secret and is not walked: that walk is most of the formatting cost.
         event: dict[str, Any] = {
-            "@timestamp": self._format_timestamp(record.created),
+            "@timestamp": format_timestamp(record.created),
             "ecs": dict(self._static["ecs"]),
             "service": dict(self._static["service"]),
             "host": dict(self._static["host"]),
@@ -114,19 +159,22 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 "thread": {"name": record.threadName},
             },
         }
+        ecs, extra = self._captured(record)
+        sequence = record.__dict__.get(SEQUENCE)
+        if sequence is not None:
+            event["event"]["sequence"] = sequence
         context = getattr(record, "request_context", None)
         if context:
             merge(event, self._redacted_context(context))
         # Later parts win: the message, then the caller's ECS fields, then the exception.
         redact_into = self._redactor.redact_into
-        redact_into(event, {"message": record.getMessage()})
-        ecs: Mapping[str, Any] | None = getattr(record, "ecs", None)
+        redact_into(event, {"message": record.msg})
         if ecs:
             redact_into(event, ecs)
         error: dict[str, Any] = {}
         if record.exc_info and record.exc_info[0] is not None:
             error["type"] = record.exc_info[0].__name__
-            error["message"] = str(record.exc_info[1])
+            error["message"] = _text_of(record.exc_info[1])
             error["stack_trace"] = self._format_exception(record.exc_info)
         elif record.exc_text:
             error["stack_trace"] = record.exc_text
@@ -136,14 +184,22 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 error["stack_trace"] = record.stack_info
         if error:
             redact_into(event, {"error": error})
-        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
         if extra:
             # Free-form extras go under one object mapped as `flattened`, so an app's ad hoc
             # fields can neither explode the mapping nor collide with ECS types.
-            redact_into(event, {"flask": {"extra": {
-                k: self._value_repr(v) for k, v in extra.items()
-            }}})
+            redact_into(event, {"flask": {"extra": extra}})
         return event
+
+    @staticmethod
+    def _captured(record: logging.LogRecord) -> tuple[Any, dict[str, Any]]:
+        # Records from our Logstash handler were captured at the call; others (stdout) are
+        # formatted on the calling thread, so capturing now is capturing at the call.
+        if CAPTURED_KEY not in record.__dict__:
+            try:
+                freeze_message(record)
+            except Exception as exc:
+                keep_unformatted_message(record, exc)
+        return capture_fields(record)
 
     def _redacted_context(self, context: dict[str, Any]) -> dict[str, Any]:
         # A request's records share one context dict, never mutated after it was built, so
@@ -154,3 +210,40 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
             redacted = self._redactor.redact(context)
             self._context_cache = (context, redacted)
         return redacted
+
+
+def _shrink(event: dict[str, Any], size: int) -> dict[str, Any]:
+    """The event cut to fit MAX_EVENT_BYTES: ids, times and ECS fields stay; the free-form
+    parts (message, extra, stack trace) are cut with a marker, and `tags` says so."""
+    budget = MAX_EVENT_BYTES // 16  # characters per free-form part; a character is ≤ 4 bytes
+    shrunk = dict(event)
+    shrunk["message"] = _cut(str(event.get("message", "")), budget)
+    flask = dict(event.get("flask") or {})
+    # Under flask.extra (flattened): no new mapped field.
+    flask["extra"] = {"event_original_bytes": size}
+    if "extra" in event.get("flask", {}):
+        flask["extra"]["truncated"] = _cut(serialise(event["flask"]["extra"]).decode(), budget)
+    shrunk["flask"] = flask
+    error = event.get("error")
+    if isinstance(error, dict):
+        shrunk["error"] = {k: _cut(v, budget) if isinstance(v, str) else v
+                           for k, v in error.items()}
+    tags = event.get("tags")
+    shrunk["tags"] = [*(tags if isinstance(tags, list) else []), "event_truncated"]
+    if len(serialise(shrunk)) > MAX_EVENT_BYTES:  # oversized ECS fields (a huge url.query)
+        shrunk = {k: shrunk[k] for k in ("@timestamp", "ecs", "event", "log", "service", "host")
+                  if k in shrunk}
+        shrunk.update(message=_cut(str(event.get("message", "")), 1024),
+                      tags=["event_truncated"], flask={"extra": {"event_original_bytes": size}})
+    return shrunk
+
+
+def _text_of(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + TRUNCATED_MARKER

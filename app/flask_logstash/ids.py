@@ -30,7 +30,10 @@ class _IdPool:
                 self._pid = os.getpid()
             start = self._offset
             self._offset = start + _ID_BYTES
-        return self._pool[start:start + _ID_BYTES].hex()
+            # Sliced under the lock: another thread may replace the pool as soon as it is
+            # released, and `start` would then index the new pool, where a third thread gets
+            # the same slot.
+            return self._pool[start:start + _ID_BYTES].hex()
 
 
 new_id = _IdPool().new_id

@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from flask_logstash.captured import Owned
 from flask_logstash.ecs_formatter import ACCESS_DATASET
 from flask_logstash.ids import new_id
 from flask_logstash.settings import IpNetwork, LoggingSettings
@@ -126,10 +127,14 @@ def _level_for(status: int) -> int:
 def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
     """One access event per request, request ids in and out, exceptions logged once."""
 
-    @app.before_request
     def _start() -> None:
         _started.set(time.perf_counter_ns())
         _current.set(_build_context(settings))
+
+    # First of all app-wide hooks (which Flask runs before blueprint hooks), whenever
+    # init_app is called: a hook registered earlier may answer (an auth check's 401) or
+    # raise, and that request still needs its id and its access event.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -139,7 +144,8 @@ def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
         duration = time.perf_counter_ns() - _started.get()
         status = response.status_code
         response.headers[REQUEST_ID_HEADER] = context["http"]["request"]["id"]
-        access_event: dict[str, Any] = {
+        # Built here and never touched again, so logging may keep it without a copy.
+        access_event: dict[str, Any] = Owned({
             "event": {
                 "dataset": ACCESS_DATASET,
                 "duration": duration,
@@ -148,7 +154,7 @@ def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
                 "outcome": "failure" if status >= 500 else "success",
             },
             "http": {"response": {"status_code": status}},
-        }
+        })
         if response.content_length is not None:
             access_event["http"]["response"]["body"] = {"bytes": response.content_length}
         access_logger.log(

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask_logstash.delivery.limits import DISK_BUFFER_MAX_BYTES
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -43,6 +45,8 @@ class LoggingSettings:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     buffer_dir: str | None = None
+    # Cap of one process's durable buffer; the oldest events are evicted (and counted) past it.
+    buffer_max_mb: int = DISK_BUFFER_MAX_BYTES // (1024 * 1024)
     json_stdout: bool = False
     trusted_proxies: tuple[IpNetwork, ...] = ()
     redact_extra_keys: tuple[str, ...] = ()
@@ -66,6 +70,7 @@ class LoggingSettings:
             tls_cert_file=_readable_file(env, "LOGSTASH_TLS_CERT_FILE", tls_enabled),
             tls_key_file=_readable_file(env, "LOGSTASH_TLS_KEY_FILE", tls_enabled),
             buffer_dir=_writable_dir(env, "LOG_BUFFER_DIR"),
+            buffer_max_mb=_positive(env, "LOG_BUFFER_MAX_MB", cls.buffer_max_mb),
             json_stdout=_bool(env, "LOG_JSON_STDOUT", False),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             redact_extra_keys=_words(env, "LOG_REDACT_EXTRA_KEYS"),
@@ -114,8 +119,19 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     value = _raw(env, name)
     if value is None:
         return default
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    # isascii: str.isdigit also accepts digits of other scripts (Arabic-Indic 5000),
+    # which int() then reads.
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
         raise ConfigError(f"{name}={value!r} is not a TCP port (1-65535)")
+    return int(value)
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _raw(env, name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ConfigError(f"{name}={value!r} is not a whole number of at least 1")
     return int(value)
 
 
@@ -134,7 +150,8 @@ def _writable_dir(env: Mapping[str, str], name: str) -> str | None:
         return None
     path = Path(value)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # 0700: buffered events are the app's logs, readable by its user only.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{name}={value!r}: cannot create directory ({exc.strerror})") from exc
     if not os.access(path, os.W_OK):

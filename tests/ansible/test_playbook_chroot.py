@@ -126,12 +126,19 @@ def deployment(tmp_path_factory) -> Deployment:
     work = tmp_path_factory.mktemp("ansible")
     names = [*ES_NODES, OPS[0], APP[0]]
     roots = {name: copy_root(base, work / "roots" / name) for name in names}
+    # What the package's security auto-configuration leaves (its postinst), on one node.
+    autoconfig = roots["es-1.elk.test"] / "etc/elasticsearch/certs"
+    autoconfig.mkdir(parents=True)
+    for name in ("http_ca.crt", "http.p12", "transport.p12"):
+        (autoconfig / name).write_text("auto-configured\n")
     inventory = work / "inventory"
     inventory.mkdir()
     write_inventory(inventory, roots)
     password_file = work / "vault-password"
     values = write_vault(inventory, password_file)
-    args = ("site.yml", "--skip-tags", SKIPPED_TAGS)
+    # --diff and -v show file contents and module results: a secret a task fails to hide
+    # shows up in the output (test_no_secret_reaches_the_output).
+    args = ("site.yml", "--skip-tags", SKIPPED_TAGS, "--diff", "-v")
     first = run_playbook(inventory / "hosts.yml", password_file, *args)
     second = run_playbook(inventory / "hosts.yml", password_file, *args) \
         if first.returncode == 0 else Run(-1, "not run: the first run failed")
@@ -180,6 +187,8 @@ def test_second_run_changes_nothing(deployment):
 
 
 def test_no_secret_reaches_the_output(deployment):
+    """Both runs ran with --diff -v; the first wrote every secret-bearing file."""
+    assert "--- before" in deployment.first.output, "the first run showed no diff at all"
     for value in deployment.secrets.values():
         assert value not in deployment.first.output
         assert value not in deployment.second.output
@@ -195,6 +204,7 @@ def test_each_node_names_the_seeds_masters_and_its_certificate(deployment, node)
     assert config["cluster.name"] == "flask-logs"
     assert "master" in config["node.roles"]
     assert config["network.publish_host"] == ES_NODES[node]
+    assert config["network.host"] == [ES_NODES[node], "_local_"]
     assert config["discovery.seed_hosts"] == [f"{a}:9300" for a in ES_NODES.values()]
     # Never bootstrapped here (no cluster ran), so the first-start setting is still present.
     assert config["cluster.initial_master_nodes"] == ["es-1", "es-2", "es-3"]
@@ -238,9 +248,12 @@ def test_elasticsearch_heap_memlock_and_kernel_settings(deployment):
     assert "-Xmx2g" in heap
     drop_in = (root / "etc/systemd/system/elasticsearch.service.d/flask-elk.conf").read_text()
     assert "LimitMEMLOCK=infinity" in drop_in
+    assert "TimeoutStopSec=300" in drop_in
+    assert "SendSIGKILL=yes" in drop_in
+    assert not (root / "etc/elasticsearch/certs").exists()
     assert read_yaml(root / "etc/elasticsearch/elasticsearch.yml")["bootstrap.memory_lock"] is True
     sysctl = (root / "etc/sysctl.d/60-flask-elk.conf").read_text()
-    assert "vm.max_map_count = 262144" in sysctl
+    assert "vm.max_map_count = 1048576" in sysctl
     assert in_root(root, "id", "elasticsearch").returncode == 0
 
 
@@ -285,6 +298,35 @@ def test_every_certificate_the_pipelines_name_exists(deployment):
     assert env["LOGSTASH_DLQ_DIR"] == settings["path.data"] + "/dead_letter_queue"
     drop_in = root / "etc/systemd/system/logstash.service.d/flask-elk.conf"
     assert "EnvironmentFile=/etc/logstash/flask-elk.env" in drop_in.read_text()
+    assert "TimeoutStopSec=120" in drop_in.read_text()
+
+
+def test_the_dlq_replay_and_its_paths_are_on_the_logstash_host(deployment):
+    root = deployment.root(OPS[0])
+    env = env_file(root / "etc/logstash/flask-elk.env")
+    command = root / "usr/local/bin/flask-elk-dlq-replay"
+    assert command.read_bytes() == (REPO_ROOT / "logstash/bin/dlq-replay").read_bytes()
+    assert stat.S_IMODE(command.stat().st_mode) == 0o755
+    # The replay reads these from the environment file (docs/logstash.md, step 3).
+    assert (root / env["LOGSTASH_SETTINGS_DIR"].lstrip("/") / "logstash.yml").is_file()
+    assert (root / env["DLQ_REPLAY_PIPELINE"].lstrip("/")).read_bytes() == (
+        REPO_ROOT / "logstash/pipeline/dlq_replay.conf").read_bytes()
+
+
+def test_the_app_and_logstash_redact_the_same_extra_keys(deployment):
+    logstash = env_file(deployment.root(OPS[0]) / "etc/logstash/flask-elk.env")
+    app = env_file(deployment.root(APP[0]) / "etc/flask-app/flask-app.env")
+    assert "LOG_REDACT_EXTRA_KEYS" in logstash
+    assert logstash["LOG_REDACT_EXTRA_KEYS"] == app["LOG_REDACT_EXTRA_KEYS"]
+
+
+def test_logstash_keeps_unredacted_lines_out_of_its_own_log(deployment):
+    # The same logger rule compose mounts: the line codec's WARN with a raw line is off.
+    wanted = re.findall(r"(?m)^logger\.line_codec\..*$",
+                        (REPO_ROOT / "logstash/config/log4j2.properties").read_text())
+    assert "logger.line_codec.level = error" in wanted
+    deployed = (deployment.root(OPS[0]) / "etc/logstash/log4j2.properties").read_text()
+    assert all(line in deployed.splitlines() for line in wanted)
 
 
 # -- Kibana ----------------------------------------------------------------------------------
@@ -309,6 +351,15 @@ def test_kibana_uses_the_bundles_settings_with_every_node(deployment):
     assert wanted
     assert wanted <= set(env)
     assert env["KIBANA_SYSTEM_PASSWORD"] == deployment.secrets["vault_kibana_system_password"]
+    # HTTPS on the host's own address, with a certificate from the bundle's CA.
+    assert settings["server.host"] == OPS[1]
+    assert settings["server.ssl.enabled"] is True
+    cert = x509.load_pem_x509_certificate(
+        (root / settings["server.ssl.certificate"].lstrip("/")).read_bytes())
+    assert f"IP:{OPS[1]}" in sans(cert)
+    assert_signed_by_ca(cert, x509.load_pem_x509_certificate((root / ca.lstrip("/")).read_bytes()))
+    key = root / settings["server.ssl.key"].lstrip("/")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o640
 
 
 # -- provisioning ----------------------------------------------------------------------------
@@ -350,6 +401,16 @@ def test_the_app_is_installed_under_systemd_pointed_at_logstash(deployment):
     assert (root / env["LOGSTASH_TLS_CA_FILE"].lstrip("/")).is_file()
     buffer_dir = root / env["LOG_BUFFER_DIR"].lstrip("/")
     assert buffer_dir.is_dir()
+    # Every source of the packages, subpackages included, and nothing else.
+    app = REPO_ROOT / "app"
+    sources = sorted(p.relative_to(app) for package in ("flask_logstash", "sample_service")
+                     for p in (app / package).rglob("*.py") if "__pycache__" not in p.parts)
+    installed = root / exec_start.lstrip("/").split("/venv/")[0] / "src"
+    deployed = sorted(p.relative_to(installed) for p in installed.rglob("*.py")
+                      if p.name != "gunicorn.conf.py")
+    assert any(len(p.parts) > 2 for p in sources)  # the test covers a subpackage
+    assert deployed == sources
+    assert all((installed / p).read_bytes() == (app / p).read_bytes() for p in sources)
     # The service's own settings loader accepts the rendered environment, inside the host.
     check = ("from flask_logstash.settings import LoggingSettings as S; "
              "s = S.from_env(); print(s.logstash_host, s.tls_enabled)")

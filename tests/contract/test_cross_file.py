@@ -143,3 +143,43 @@ def test_app_image_serves_on_the_contract_port():
     assert "EXPOSE 8000" in dockerfile
     assert "| sample app (gunicorn) | `app` | 8000 |" in (
         REPO_ROOT / "docs/architecture.md").read_text()
+
+
+def esql_panel_sources():
+    """(panel, source) for every ES|QL Lens layer of the shipped dashboards."""
+    from tests.unit.kibana.query_fields import esql_sources
+
+    found = []
+    for line in (REPO_ROOT / "kibana/saved_objects/dashboards.ndjson").read_text().splitlines():
+        obj = json.loads(line)
+        if obj["type"] != "dashboard":
+            continue
+        for panel in json.loads(obj["attributes"]["panelsJSON"]):
+            state = panel.get("embeddableConfig", {}).get("attributes", {}).get("state", {})
+            for layer in state.get("datasourceStates", {}).get("textBased", {}).get(
+                    "layers", {}).values():
+                found += [(panel["panelIndex"], s) for s in esql_sources(layer["query"]["esql"])]
+    return found
+
+
+def test_the_reader_may_read_every_stream_component_a_dashboard_panel_reads():
+    # A panel reading <stream>::failures shows nothing to a user without read_failure_store
+    # (Elasticsearch authorizes each index component separately, IndexComponentSelector-
+    # Privilege), and nothing at all if the stream's failure store is off.
+    from tests.unit.kibana.query_fields import split_selector
+
+    role = json.loads((REPO_ROOT / "elasticsearch/roles/flask_logs_reader.json").read_text())
+    needed = {"data": "read", "failures": "read_failure_store"}
+    sources = esql_panel_sources()
+    assert any(split_selector(s)[1] == "failures" for _, s in sources)
+    for panel, source in sources:
+        pattern, component = split_selector(source)
+        covered = [s for s in streams() if fnmatch.fnmatch(s, pattern)]
+        assert covered, (panel, source)
+        for stream in covered:
+            grants = [e for e in role["indices"] if any(fnmatch.fnmatch(stream, n)
+                                                        for n in e["names"])]
+            assert any(needed[component] in g["privileges"] for g in grants), (panel, stream)
+            if component == "failures":
+                options = matching_template(stream).body["template"]["data_stream_options"]
+                assert options["failure_store"]["enabled"] is True, stream

@@ -18,9 +18,10 @@ class IdFormatter(logging.Formatter):
 def logger():
     made = []
 
-    def make(port, buffer_dir=None, **tls):
+    def make(port, buffer_dir=None, formatter=None, **tls):
         handler = build_logstash_handler(
-            host="127.0.0.1", port=port, formatter=IdFormatter(), buffer_dir=buffer_dir, **tls
+            host="127.0.0.1", port=port, formatter=formatter or IdFormatter(),
+            buffer_dir=buffer_dir, **tls,
         )
         log = logging.getLogger(f"delivery-test-{len(made)}")
         log.propagate = False

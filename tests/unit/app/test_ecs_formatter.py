@@ -3,7 +3,9 @@
 import json
 import logging
 import sys
+import threading
 
+from flask_logstash.captured import capture_fields
 from flask_logstash.ecs_formatter import EcsEventFormatter
 from flask_logstash.redaction import REDACTED
 from flask_logstash.settings import LoggingSettings
@@ -48,6 +50,8 @@ def test_secrets_in_every_supplied_part_are_redacted():
 def test_supplied_fields_merge_over_the_formatters_own():
     event = json.loads(FORMATTER.format_line(make_record(
         event_id="e" * 32, ecs={"event": {"dataset": "flask.access", "duration": 5}})))
+    sequence = event["event"].pop("sequence")
+    assert isinstance(sequence, int)
     assert event["event"] == {"id": "e" * 32, "dataset": "flask.access", "kind": "event",
                               "module": "flask", "duration": 5}
     assert event["service"]["name"] == "orders"
@@ -102,3 +106,47 @@ def test_exception_and_stack_fields_follow_the_callers_own_error_fields():
     filled = json.loads(FORMATTER.format_line(make_record(
         "where", stack_info="Stack (most recent call last): ...")))
     assert filled["error"]["stack_trace"].startswith("Stack")
+
+
+def test_timestamps_keep_microseconds():
+    record = make_record("m")
+    record.created = 1767225600.123456
+    event = json.loads(FORMATTER.format_line(record))
+    assert event["@timestamp"] == "2026-01-01T00:00:00.123456Z"
+
+
+def test_an_oversized_event_is_truncated_with_a_marker_and_keeps_its_identity():
+    from flask_logstash.ecs_formatter import MAX_EVENT_BYTES, TRUNCATED_MARKER
+
+    record = make_record("m" * (2 * MAX_EVENT_BYTES), event_id="e" * 32,
+                         blob=["x" * 1000] * 900)
+    line = FORMATTER.format_line(record)
+    assert len(line) <= MAX_EVENT_BYTES
+    event = json.loads(line)
+    assert event["event"]["id"] == "e" * 32
+    assert event["message"].endswith(TRUNCATED_MARKER)
+    assert "event_truncated" in event["tags"]
+    assert event["flask"]["extra"]["event_original_bytes"] > 2 * MAX_EVENT_BYTES
+
+
+def test_event_sequence_follows_the_calls_across_threads():
+    # Kibana orders events of one process by event.sequence where @timestamp ties; each call
+    # gets its own number, in the order the calls were made on each thread.
+    formatter = FORMATTER
+    per_thread: dict[int, list[int]] = {}
+
+    def log_some(n: int) -> None:
+        seen = per_thread.setdefault(n, [])
+        for i in range(500):
+            record = make_record(f"t{n} {i}")
+            capture_fields(record)  # what the handler's emit does on the calling thread
+            seen.append(json.loads(formatter.format(record))["event"]["sequence"])
+
+    threads = [threading.Thread(target=log_some, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    numbers = [s for seen in per_thread.values() for s in seen]
+    assert len(set(numbers)) == len(numbers) == 8 * 500
+    assert all(seen == sorted(seen) for seen in per_thread.values())

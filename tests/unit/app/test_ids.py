@@ -2,6 +2,8 @@
 
 import os
 import re
+import sys
+import threading
 
 from flask_logstash.ids import new_id
 
@@ -27,3 +29,28 @@ def test_forked_child_draws_from_its_own_pool():
     parent_ids = [new_id() for _ in range(3)]
     assert len(child_ids) == 3
     assert not set(child_ids) & set(parent_ids)
+
+
+def test_ids_from_many_threads_never_collide():
+    # A tiny switch interval makes a thread switch between "reserve a slot" and "read it"
+    # likely; ids taken from a pool another thread has just replaced would then repeat.
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    results: list[list[str]] = []
+    start = threading.Barrier(8)
+
+    def draw() -> None:
+        start.wait()
+        results.append([new_id() for _ in range(50_000)])
+
+    try:
+        threads = [threading.Thread(target=draw) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(old_interval)
+    ids = [i for batch in results for i in batch]
+    assert len(ids) == 400_000
+    assert len(set(ids)) == len(ids)

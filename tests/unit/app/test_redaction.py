@@ -2,6 +2,7 @@
 
 import pytest
 
+from flask_logstash.captured import CIRCULAR, TOO_DEEP
 from flask_logstash.redaction import REDACTED, Redactor
 
 R = Redactor(extra_keys=("iban",))
@@ -54,3 +55,61 @@ def test_ordinary_text_is_untouched(text):
 
 def test_empty_sensitive_values_stay_empty_so_absence_is_visible():
     assert R.redact({"password": "", "token": None}) == {"password": "", "token": None}
+
+
+BASIC = "dXNlcjpTM2NyZXRQYXNzOQ=="  # user:S3cretPass9
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"Authorization: Basic {BASIC}",
+        f"authorization=Basic {BASIC}&x=1",
+        f"proxy said basic {BASIC} was refused",
+        {"Authorization": f"Basic {BASIC}"},
+        {"headers": [("Authorization", f"Basic {BASIC}")]},
+        f"Headers([('Authorization', 'Basic {BASIC}')])",
+    ],
+)
+def test_basic_credentials_are_redacted_like_bearer_ones(value):
+    # A pattern that knew only Bearer survived the whole suite once (issue 13).
+    out = str(R.redact(value))
+    assert BASIC.rstrip("=") not in out
+    assert REDACTED in out
+
+
+def test_configured_extra_keys_join_every_net():
+    redactor = Redactor(extra_keys=("pan", "national_id"))
+    assert redactor.redact({"card_pan": "x1", "nationalId": "x2"}) == {
+        "card_pan": REDACTED, "nationalId": REDACTED}
+    assert redactor.redact_text("pan=Pan4Value7 national-id: NiValue88") == (
+        f"pan={REDACTED} national-id: {REDACTED}")
+    assert redactor.redact_text('{"user_pan": "Up5Value2"}') == f'{{"user_pan": "{REDACTED}"}}'
+    # Short extra names match whole words only.
+    assert redactor.redact_text("panorama=wide") == "panorama=wide"
+
+
+def test_werkzeug_headers_are_redacted_as_an_object_and_as_text():
+    from werkzeug.datastructures import Headers
+
+    headers = Headers([("Authorization", f"Basic {BASIC}"), ("Cookie", "sid=Ck9Val3"),
+                       ("Accept", "text/html")])
+    as_object = R.redact({"headers": headers})
+    assert as_object == {"headers": [["Authorization", REDACTED], ["Cookie", REDACTED],
+                                     ["Accept", "text/html"]]}
+    as_text = R.redact_text(str(headers))
+    assert "Ck9Val3" not in as_text
+    assert BASIC[:10] not in as_text
+    assert "Accept: text/html" in as_text
+
+
+def test_card_numbers_logged_as_integers_are_redacted():
+    assert R.redact({"n": 4111111111111111, "big": 2**70, "id": 1234567890123}) == {
+        "n": REDACTED, "big": 2**70, "id": 1234567890123}
+
+
+def test_capture_markers_survive_under_sensitive_names_and_nothing_else_does():
+    # A credentials dict cut for depth or a cycle still says so; its content is gone.
+    masked = R.redact({"credentials": {"password": "pw-1", "x": {"x": TOO_DEEP}, "me": CIRCULAR}})
+    assert masked == {"credentials": {"password": REDACTED, "x": {"x": TOO_DEEP},
+                                      "me": CIRCULAR}}

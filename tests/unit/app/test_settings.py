@@ -2,6 +2,7 @@
 
 import ipaddress
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,7 @@ def test_values_are_read(tmp_path):
         ("LOGSTASH_PORT", "http"), ("LOGSTASH_PORT", "70000"), ("LOG_LEVEL", "LOUD"),
         ("LOGSTASH_TLS_ENABLED", "maybe"), ("LOG_JSON_STDOUT", "2"),
         ("TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip"), ("SERVICE_NAME", "  "),
+        ("LOG_BUFFER_MAX_MB", "0"), ("LOG_BUFFER_MAX_MB", "1.5"),
     ],
 )
 def test_bad_value_is_rejected_with_the_variable_named(name, value):
@@ -78,3 +80,37 @@ def test_service_refuses_to_start_on_bad_config():
     assert out.returncode == 3
     assert "LOGSTASH_PORT" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_digits_of_other_scripts_are_not_a_port():
+    with pytest.raises(ConfigError, match="LOGSTASH_PORT"):
+        LoggingSettings.from_env({"LOGSTASH_PORT": "\u0665\u0660\u0660\u0660"})
+
+
+def test_a_new_buffer_dir_is_private(tmp_path):
+    settings = LoggingSettings.from_env({"LOG_BUFFER_DIR": str(tmp_path / "buffer")})
+    assert (Path(settings.buffer_dir).stat().st_mode & 0o777) == 0o700
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("GUNICORN_WORKERS", "two"), ("GUNICORN_THREADS", "0"), ("GUNICORN_TIMEOUT", "-1"),
+     ("GUNICORN_GRACEFUL_TIMEOUT", "1.5"), ("PORT", "\u0668\u0660\u0660\u0660"), ("PORT", "70000")],
+)
+def test_bad_gunicorn_variables_stop_start_up_with_one_line(name, value):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "app"), **{name: value})
+    out = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--check-config",
+         "sample_service.wsgi:app"],
+        cwd=REPO_ROOT / "app", env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 3, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert name in lines[0]

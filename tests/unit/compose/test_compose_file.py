@@ -153,3 +153,13 @@ def test_logstash_logs_with_the_bundles_logging_config(model):
     config = mounts["/usr/share/logstash/config/log4j2.properties"]
     assert config["source"].endswith("/logstash/config/log4j2.properties")
     assert config.get("read_only")
+
+
+@pytest.mark.parametrize("combination", sorted(COMBINATIONS))
+def test_the_app_and_logstash_redact_the_same_extra_keys(combination):
+    # Both redaction lines read one list (.env), so a key named for the app is also caught
+    # in what reaches Logstash from elsewhere (docs/logging.md).
+    keys = "iban,national_id"
+    services = rendered(combination, LOG_REDACT_EXTRA_KEYS=keys)["services"]
+    assert services["app"]["environment"]["LOG_REDACT_EXTRA_KEYS"] == keys
+    assert services["logstash"]["environment"]["LOG_REDACT_EXTRA_KEYS"] == keys

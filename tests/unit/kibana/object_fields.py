@@ -1,21 +1,52 @@
 """Every field a saved object or rule uses, with what it is used for, checked against mappings.
 
 Walks data views (field formats), saved searches (query, columns, sort), dashboards (query,
-controls, every Lens layer's query, column filters, formulas and source fields), maps (layer
-queries, geo fields) and alert rules (ES|QL). The types each use needs are those Elasticsearch
-and Kibana accept for it; the mapped types come from elasticsearch/ (tests/support/es_mappings).
+controls, every Lens layer's query, column filters, formulas and source fields, the ES|QL of
+Lens ES|QL layers), maps (layer queries, geo fields) and alert rules (ES|QL). The types each
+use needs are those Elasticsearch and Kibana accept for it; the mapped types come from
+elasticsearch/ (tests/support/es_mappings), except for documents read through the `::failures`
+selector: those live in failure indices whose mapping is Elasticsearch's own (below).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tests.support import es_mappings
-from tests.unit.kibana.query_fields import QueryError, esql_fields, kql_clauses
+from tests.unit.kibana.query_fields import (
+    EsqlUse,
+    QueryError,
+    esql_fields,
+    esql_sources,
+    kql_clauses,
+    split_selector,
+)
+
+# The mapping of every failure index, fixed by Elasticsearch and applied instead of the
+# template's (MetadataIndexTemplateService discards template mappings for failure indices):
+# server/src/main/java/org/elasticsearch/cluster/metadata/DataStreamFailureStoreDefinition.java,
+# documented in docs-content manage-data/data-store/data-streams/failure-store.md ("Failure
+# document structure"). `dynamic: false`, and `document.source` (the refused event) is kept
+# in _source only: no query or aggregation can use its fields.
+FAILURE_STORE_FIELDS: dict[str, str] = {
+    "@timestamp": "date",
+    "document.id": "keyword",
+    "document.routing": "keyword",
+    "document.index": "keyword",
+    "error.message": "match_only_text",
+    "error.stack_trace": "text",
+    "error.type": "keyword",
+    "error.pipeline": "keyword",
+    "error.pipeline_trace": "keyword",
+    "error.processor_tag": "keyword",
+    "error.processor_type": "keyword",
+}
 
 NUMERIC = es_mappings.NUMERIC_TYPES
 DATES = frozenset({"date", "date_nanos"})
@@ -33,8 +64,9 @@ NEEDS: dict[str, frozenset[str] | None] = {
     "unique_count": AGGREGATABLE, "numeric": NUMERIC, "date_histogram": DATES,
     "histogram": NUMERIC, "control": AGGREGATABLE, "geo": GEO, "time": DATES,
     "format:duration": NUMERIC, "format:url": WILDCARD_OK, "compare:number": NUMERIC | DATES,
-    "compare:string": WILDCARD_OK | {"ip"},
+    "compare:string": WILDCARD_OK | {"ip"}, "bucket": NUMERIC | DATES,
 }
+_ESQL_NUMERIC = ("PERCENTILE", "AVG", "SUM", "MEDIAN", "MIN", "MAX")
 _LENS_OPS = {"terms": "terms", "unique_count": "unique_count", "date_histogram":
              "date_histogram", "range": "histogram", "percentile": "numeric",
              "average": "numeric", "sum": "numeric", "median": "numeric", "max": "numeric",
@@ -47,6 +79,7 @@ class Use:
     where: str
     field: str
     kind: str
+    component: str = "data"  # "failures": the field is read from failure indices
 
 
 def mapped_fields() -> dict[str, str]:
@@ -82,12 +115,43 @@ def _search_source_uses(where: str, raw: str) -> Iterator[Use]:
         raise QueryError(f"{where}: stored filters are not checked; use the query")
 
 
+def _esql_kind(use: EsqlUse) -> str:
+    if use.function in _ESQL_NUMERIC:
+        return "numeric"
+    if use.function == "BUCKET":
+        return "bucket"
+    if use.compared_with:
+        return f"compare:{use.compared_with}"
+    return "terms"  # BY and KEEP columns: grouping needs doc values
+
+
+def esql_uses(where: str, query: str) -> Iterator[Use]:
+    """Every source an ES|QL query reads (it must cover a bundle stream) and every field, once
+    per index component it reads the field from."""
+    components = set()
+    for source in esql_sources(query):
+        pattern, component = split_selector(source)
+        components.add(component)
+        yield Use(where, pattern, "source", component)
+    for use in esql_fields(query):
+        for component in sorted(components):
+            yield Use(where, use.field, _esql_kind(use), component)
+
+
 def _lens_uses(where: str, attributes: dict[str, Any]) -> Iterator[Use]:
     state = attributes["state"]
-    yield from kql_uses(f"{where} query", state["query"]["query"])
     if state.get("filters"):
         raise QueryError(f"{where}: stored filters are not checked; use the query")
-    for layer_id, layer in state["datasourceStates"]["formBased"]["layers"].items():
+    datasources = state["datasourceStates"]
+    for layer_id, layer in datasources.get("textBased", {}).get("layers", {}).items():
+        if layer["query"] != state["query"]:
+            raise QueryError(f"{where} {layer_id}: layer and panel hold different ES|QL")
+        yield from esql_uses(f"{where} {layer_id}", layer["query"]["esql"])
+        yield Use(f"{where} {layer_id}", layer["timeField"], "time")
+    if "esql" in state["query"]:
+        return
+    yield from kql_uses(f"{where} query", state["query"]["query"])
+    for layer_id, layer in datasources["formBased"]["layers"].items():
         for column_id, column in layer["columns"].items():
             at = f"{where} {layer_id}.{column_id}"
             if column.get("filter"):
@@ -162,24 +226,40 @@ def rule_uses(rule_id: str, rule: dict[str, Any]) -> Iterator[Use]:
     yield Use(where, params["timeField"], "time")
     if params["searchType"] != "esqlQuery":
         raise QueryError(f"{where}: only ES|QL rules are walked")
-    for use in esql_fields(params["esqlQuery"]["esql"]):
-        if use.function in ("PERCENTILE", "AVG", "SUM", "MEDIAN", "MIN", "MAX"):
-            kind = "numeric"
-        elif use.compared_with:
-            kind = f"compare:{use.compared_with}"
-        else:
-            kind = "terms"  # BY and KEEP columns: grouping needs doc values
-        yield Use(where, use.field, kind)
+    yield from esql_uses(where, params["esqlQuery"]["esql"])
+
+
+def covers_a_bundle_stream(pattern: str) -> bool:
+    """Whether an index pattern matches a stream of one of the bundle's index templates."""
+    streams = [p.replace("*", "default") for t in es_mappings.index_templates()
+               for p in t.patterns]
+    return any(fnmatch.fnmatchcase(stream, part) for part in pattern.split(",")
+               for stream in streams)
 
 
 def problems(uses: list[Use], mapped: dict[str, str]) -> list[str]:
+    """What is wrong with each use, judged against `mapped` (the bundle's templates) or, for
+    failure-store reads, against Elasticsearch's failure store mapping."""
     found = []
+    types_read: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for use in uses:
-        kind = mapped.get(use.field)
-        if kind is None:
-            found.append(f"{use.where}: {use.field} is not mapped")
+        if use.kind == "source":
+            if not covers_a_bundle_stream(use.field):
+                found.append(f"{use.where}: source {use.field} matches no bundle stream")
             continue
+        mapping = FAILURE_STORE_FIELDS if use.component == "failures" else mapped
+        kind = mapping.get(use.field)
+        if kind is None:
+            found.append(f"{use.where}: {use.field} is not mapped"
+                         + (" in the failure store" if use.component == "failures" else ""))
+            continue
+        types_read[(use.where, use.field)][use.component] = kind
         allowed = NEEDS[use.kind]
         if allowed is not None and kind not in allowed:
             found.append(f"{use.where}: {use.kind} on {use.field}, mapped as {kind}")
+    for (where, field), by_component in types_read.items():
+        if len(set(by_component.values())) > 1:
+            # ES|QL reads a field mapped differently across the indices as `unsupported`.
+            found.append(f"{where}: {field} is mapped differently across components "
+                         f"{dict(sorted(by_component.items()))}")
     return found

@@ -8,8 +8,11 @@ values, `*` wildcards in unquoted values. A free-text term without a field is re
 purpose: it searches every field, so no mapping check could cover it. No PyPI package parses
 Kibana's KQL (the "kql" packages there are Microsoft's Kusto language).
 
-ES|QL: a token scan of the commands the rules use (FROM, WHERE, EVAL, STATS ... BY, KEEP, SORT,
-LIMIT): identifiers that are not functions, keywords or names the query itself defines.
+ES|QL: a token scan of the commands the rules and panels use (FROM ... METADATA, WHERE, EVAL,
+STATS ... BY, KEEP, SORT, LIMIT): identifiers that are not functions, keywords, `?params`,
+metadata fields or names the query itself defines. A FROM source may carry an index component
+selector, `<pattern>::data` or `<pattern>::failures` (EsqlBaseParser.g4 `indexPattern`,
+validated by the ES|QL IdentifierBuilder against IndexComponentSelector).
 """
 
 from __future__ import annotations
@@ -150,9 +153,12 @@ def kql_clauses(query: str) -> list[Clause]:
 
 _ESQL_KEYWORDS = {"FROM", "WHERE", "EVAL", "STATS", "BY", "KEEP", "SORT", "LIMIT", "AND",
                   "OR", "NOT", "ASC", "DESC", "IS", "NULL", "TRUE", "FALSE", "LIKE", "RLIKE",
-                  "IN", "DROP", "RENAME", "AS", "NULLS", "FIRST", "LAST"}
+                  "IN", "DROP", "RENAME", "AS", "NULLS", "FIRST", "LAST", "METADATA"}
 _ESQL_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<number>\d+(?:\.\d+)?)'
+                         r"|(?P<param>\?\??[A-Za-z_]\w*)"
                          r"|(?P<name>[A-Za-z_@][\w.@]*|\*)|(?P<op>==|!=|<=|>=|[-+*/%<>=(),|]))")
+# Index component selectors Elasticsearch accepts after `::` (IndexComponentSelector.java).
+SELECTORS = ("data", "failures")
 
 
 _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
@@ -165,17 +171,43 @@ class EsqlUse:
     compared_with: str | None  # "number" or "string" when compared with a literal
 
 
-def esql_sources(query: str) -> list[str]:
-    first = query.split("|", 1)[0].split()
-    if not first or first[0].upper() != "FROM":
+def _from_command(query: str) -> tuple[list[str], list[str]]:
+    words = query.split("|", 1)[0].replace(",", " ").split()
+    if not words or words[0].upper() != "FROM":
         raise QueryError(f"ES|QL must start with FROM: {query[:60]!r}")
-    return [s for s in " ".join(first[1:]).replace(",", " ").split()]
+    upper = [w.upper() for w in words]
+    cut = upper.index("METADATA") if "METADATA" in upper else len(words)
+    sources, metadata = words[1:cut], words[cut + 1:]
+    if not sources or ("METADATA" in upper and not metadata):
+        raise QueryError(f"ES|QL FROM without sources or metadata fields: {query[:60]!r}")
+    return sources, metadata
+
+
+def esql_sources(query: str) -> list[str]:
+    """The FROM command's sources, each `pattern` or `pattern::selector`."""
+    return _from_command(query)[0]
+
+
+def esql_metadata(query: str) -> list[str]:
+    """Metadata fields the FROM command asks for (`METADATA _index`)."""
+    return _from_command(query)[1]
+
+
+def split_selector(source: str) -> tuple[str, str]:
+    """(index pattern, component): `data` unless the source names another selector."""
+    pattern, separator, selector = source.partition("::")
+    if not separator:
+        return source, "data"
+    if selector not in SELECTORS:
+        # The ANTLR grammar takes any word after `::`; Elasticsearch refuses it.
+        raise QueryError(f"ES|QL source {source!r}: unknown selector {selector!r}, "
+                         f"Elasticsearch accepts {', '.join(SELECTORS)}")
+    return pattern, selector
 
 
 def esql_fields(query: str) -> list[EsqlUse]:
     """Source fields an ES|QL query reads (not the columns it defines itself)."""
-    esql_sources(query)
-    defined: set[str] = set()
+    defined: set[str] = set(esql_metadata(query))
     uses: list[EsqlUse] = []
     for command in query.split("|")[1:]:
         tokens = []

@@ -8,7 +8,14 @@ import re
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.unit.kibana.query_fields import Clause, kql_clauses
+from tests.support import es_mappings
+from tests.unit.kibana.query_fields import (
+    Clause,
+    esql_metadata,
+    esql_sources,
+    kql_clauses,
+    split_selector,
+)
 
 OBJECTS = [json.loads(line) for path in sorted((REPO_ROOT / "kibana/saved_objects")
                                                .glob("*.ndjson"))
@@ -258,10 +265,64 @@ def test_failure_panel_selects_parse_and_redaction_failures():
                                                       ("tags", "_redaction_failure")}
 
 
-def test_delivery_loss_panel_selects_the_logging_packages_report_events():
-    clauses = panel_filter("flask-pipeline-health", "losses")
-    assert {(c.field, c.value) for c in clauses} == {("event.kind", "metric"),
-                                                      ("log.logger", "flask_logstash.delivery")}
+def loss_count_fields():
+    """The numeric delivery-loss counts the templates map, one per cause (and the total)."""
+    fields = {}
+    for template in es_mappings.index_templates():
+        fields.update(es_mappings.mapped_fields(template))
+    return {f for f, kind in fields.items()
+            if f.startswith("flask.delivery_loss.") and kind in es_mappings.NUMERIC_TYPES}
+
+
+def test_delivery_loss_panel_sums_the_lost_events_of_each_cause_over_time():
+    assert panel_filter("flask-pipeline-health", "losses") == [
+        Clause("event.action", ":", "delivery-loss-report", True)]
+    cols = columns("flask-pipeline-health", "losses")
+    (layer,) = lens("flask-pipeline-health", "losses")["state"]["visualization"]["layers"]
+    assert cols[layer["xAccessor"]]["operationType"] == "date_histogram"
+    # One report stands for many lost events: the panel sums its counts, it does not count
+    # reports, and it stacks every cause but not the total (which would count them twice).
+    summed = [cols[a] for a in layer["accessors"]]
+    assert {c["operationType"] for c in summed} == {"sum"}
+    assert {c["sourceField"] for c in summed} == loss_count_fields() - {
+        "flask.delivery_loss.total"}
+    assert len(summed) >= 4
+    assert layer["seriesType"] == "bar_stacked"
+
+
+def esql_layer(dashboard_id, panel_id):
+    attributes = lens(dashboard_id, panel_id)
+    (layer,) = attributes["state"]["datasourceStates"]["textBased"]["layers"].values()
+    return attributes, layer
+
+
+def test_failure_store_panel_counts_refused_events_by_error_type_in_the_time_range():
+    attributes, layer = esql_layer("flask-pipeline-health", "failure-store")
+    esql = layer["query"]["esql"]
+    view = BY_ID[("index-pattern", "flask-logs")]["attributes"]["title"]
+    sources = [split_selector(s) for s in esql_sources(esql)]
+    # It reads the failure store of exactly the bundle's streams...
+    assert (view, "failures") in sources
+    assert {pattern for pattern, _ in sources} == {view}
+    # ...and, when it also names the streams' data, keeps failure indices only (.fs-...).
+    if (view, "data") in sources:
+        assert "_index" in esql_metadata(esql)
+        assert re.search(r'\|\s*WHERE\s+STARTS_WITH\(_index,\s*"\.fs-"\)\s*\|', esql)
+    stats = re.search(r"\|\s*STATS\s+(\w+)\s*=\s*COUNT\(\*\)\s+BY\s+(\w+)\s*=\s*"
+                      r"BUCKET\(@timestamp,\s*\d+,\s*\?_tstart,\s*\?_tend\),\s*error\.type\s*$",
+                      esql)
+    assert stats, esql
+    counted, bucket = stats.groups()
+    # The dashboard's time range reaches the query: Kibana filters on timeField and binds
+    # ?_tstart/?_tend (data plugin common/search/expressions/esql.ts).
+    assert layer["timeField"] == "@timestamp"
+    by_id = {c["columnId"]: c for c in layer["columns"]}
+    (xy,) = attributes["state"]["visualization"]["layers"]
+    assert by_id[xy["xAccessor"]]["fieldName"] == bucket
+    assert by_id[xy["xAccessor"]]["meta"]["type"] == "date"
+    assert [by_id[a]["fieldName"] for a in xy["accessors"]] == [counted]
+    assert by_id[xy["splitAccessor"]]["fieldName"] == "error.type"
+    assert attributes["state"]["query"] == layer["query"]
 
 
 # ---------------------------------------------------------------- docs
@@ -271,7 +332,8 @@ def panel_fields(board, panel):
     from tests.unit.kibana import object_fields
 
     if panel["type"] == "lens":
-        uses = object_fields._lens_uses("doc", panel["embeddableConfig"]["attributes"])
+        uses = [u for u in object_fields._lens_uses("doc", panel["embeddableConfig"]["attributes"])
+                if u.kind != "source"]
     elif "panelRefName" in panel:
         name = f"{panel['panelIndex']}:{panel['panelRefName']}"
         ref = next(r for r in board["references"] if r["name"] == name)

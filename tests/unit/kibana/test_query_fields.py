@@ -10,6 +10,7 @@ from tests.unit.kibana.query_fields import (
     Clause,
     QueryError,
     esql_fields,
+    esql_metadata,
     esql_sources,
     kql_clauses,
 )
@@ -88,7 +89,18 @@ def test_esql_fields_skip_functions_keywords_literals_and_defined_columns():
         ("service.name", None, None), ("service.name", None, None)]
 
 
-@pytest.mark.parametrize("query", ["ROW a = 1", "WHERE x == 1", 'FROM x | WHERE a == "b'])
+def test_esql_selectors_metadata_and_params_are_not_fields():
+    query = ('FROM logs-flask.*-*, logs-flask.*-*::failures METADATA _index\n'
+             '| WHERE STARTS_WITH(_index, ".fs-")\n'
+             "| STATS n = COUNT(*) BY b = BUCKET(@timestamp, 50, ?_tstart, ?_tend), error.type")
+    assert esql_sources(query) == ["logs-flask.*-*", "logs-flask.*-*::failures"]
+    assert esql_metadata(query) == ["_index"]
+    assert [(u.field, u.function) for u in esql_fields(query)] == [
+        ("@timestamp", "BUCKET"), ("error.type", None)]
+
+
+@pytest.mark.parametrize("query", ["ROW a = 1", "WHERE x == 1", 'FROM x | WHERE a == "b',
+                                   "FROM x METADATA | LIMIT 1", "FROM METADATA _id"])
 def test_esql_outside_the_subset_is_refused(query):
     with pytest.raises(QueryError):
         esql_fields(query)

@@ -134,10 +134,21 @@ def test_lens_reference_names_follow_kibanas_rules():
             assert grid["x"] + grid["w"] <= 48
             if panel["type"] == "lens":
                 attrs = panel["embeddableConfig"]["attributes"]
-                for layer in attrs["state"]["datasourceStates"]["formBased"]["layers"]:
+                sources = attrs["state"]["datasourceStates"]
+                for layer in sources.get("formBased", {}).get("layers", {}):
                     own = f"indexpattern-datasource-layer-{layer}"
                     assert own in {r["name"] for r in attrs["references"]}
                     assert f"{index}:{own}" in names
+                # An ES|QL layer reads an ad-hoc data view held in the panel itself, named in
+                # internalReferences (lens text_based_languages.tsx getPersistableState), so
+                # nothing outside the panel must exist.
+                ad_hoc = attrs["state"].get("adHocDataViews", {})
+                internal = {r["name"]: r["id"] for r in attrs["state"]["internalReferences"]}
+                for layer_id, layer in sources.get("textBased", {}).get("layers", {}).items():
+                    assert internal[f"textBasedLanguages-datasource-layer-{layer_id}"] == (
+                        layer["index"])
+                    assert ad_hoc[layer["index"]]["type"] == "esql"
+                    assert ad_hoc[layer["index"]]["timeFieldName"] == layer["timeField"]
             elif "panelRefName" in panel:
                 assert f"{index}:{panel['panelRefName']}" in names
             else:  # by value without data: the help text

@@ -20,8 +20,13 @@ HERE = Path(__file__).parent
 RUNNER = HERE / "ruby_filter_runner.rb"
 
 
+# Another interpreter for a run by hand: ELK_RUBY_INTERPRETER=jruby (Debian's jruby package
+# uses JRuby's Joni regex engine, as Logstash does; Debian's ruby uses Onigmo).
+INTERPRETER = os.environ.get("ELK_RUBY_INTERPRETER", "ruby")
+
+
 def ruby_or_skip() -> str:
-    ruby = shutil.which("ruby")
+    ruby = shutil.which(INTERPRETER)
     if ruby is None:
         if os.environ.get("ELK_RUBY") == "require":
             pytest.fail("ruby is required (ELK_RUBY=require) but not installed")

@@ -6,12 +6,14 @@ import json
 
 import pytest
 
+from flask_logstash.redaction import Redactor
 from tests.conftest import REPO_ROOT
 from tests.support.logstash_config import parse_file
 from tests.unit.logstash.ruby_filters import ruby_plugin, run_ruby
 
 CONFIG = parse_file(REPO_ROOT / "logstash/pipeline/flask.conf")
 REDACT = ruby_plugin(CONFIG, "redact_and_parse")
+APP_REDACTOR = Redactor()
 SECRET = "hunter2-Secret-Value"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl"
 # What the tcp input and the line codec hand the filter: the raw line in "message" and, in
@@ -221,8 +223,13 @@ def test_generated_events_leak_no_secret_and_keep_benign_values(seed):
     assert not any("_redaction_failure" in o.tags for o in outcomes)
     leaked = [s for s in all_secrets if s in out]
     assert not leaked
+    # The app's redactor is the oracle for what stays: a two-item list whose first item
+    # reads as a sensitive name (`["\"api_key\": \"S1x\"", "ordinary m2 text"]`) is a
+    # (name, value) pair to both, and its second item goes.
+    expected = json.dumps(APP_REDACTOR.redact(docs))
     kept = [b for b in all_benign if b in out]
-    assert kept == all_benign
+    assert kept == [b for b in all_benign if b in expected]
+    assert len(kept) > 0.9 * len(all_benign)
 
 
 def test_deep_nesting_is_redacted_or_withheld_never_raised():

@@ -1,0 +1,71 @@
+"""What counts as delivered, against peers that stop reading, reset, or read slowly."""
+
+import time
+from collections import Counter
+
+import pytest
+from logstash_async.constants import constants
+
+from flask_logstash.delivery import limits
+from tests.integration.delivery.peers import SlowReader, StallingPeer
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def ids_received(listener):
+    return Counter(e["event"]["id"] for e in listener.events)
+
+
+@pytest.fixture
+def patient_sender(monkeypatch):
+    # A peer that takes nothing is given up on only after a minute here, so a batch can
+    # arrive in this test's time only if the reset itself is noticed.
+    monkeypatch.setattr(constants, "SOCKET_CLOSE_WAIT_TIMEOUT", 60.0)
+
+
+def test_unread_batch_is_not_delivered_until_acknowledged_and_survives_a_reset(
+    logger, tmp_path, patient_sender, capfd
+):
+    peer = StallingPeer().start()
+    try:
+        log, handler = logger(peer.port, str(tmp_path))
+        sent = [f"stalled-{i}-" + "x" * 300 for i in range(100)]  # ~30 KB: over the window
+        for message in sent:
+            log.info(message)
+        wait_until(lambda: peer.unread_bytes() > 0, 10, "bytes at the stalled peer")
+        time.sleep(limits.BATCH_LINGER * 4)  # the sender is now waiting for the ack
+        # The peer's kernel holds part of the batch, unread; the rest is unacknowledged.
+        assert handler.worker.sent == 0
+        assert handler.worker.pending() == len(sent)
+        peer.reset_stalled()  # what it held is gone: only a resend can deliver it
+        peer.wait_for(lambda evs: set(sent) <= {e["event"]["id"] for e in evs}, timeout=30)
+        counts = ids_received(peer)
+        assert set(counts) == set(sent)
+        assert max(counts.values()) == 1  # the reset connection delivered nothing
+        assert "Connection reset" in capfd.readouterr().err
+    finally:
+        peer.stop()
+
+
+def test_a_slow_link_that_keeps_reading_gets_each_batch_once(logger, monkeypatch):
+    # No progress for a second means "stuck"; the link below needs several seconds per
+    # batch but never stops taking bytes.
+    monkeypatch.setattr(constants, "SOCKET_CLOSE_WAIT_TIMEOUT", 1.0)
+    peer = SlowReader().start()
+    try:
+        log, _ = logger(peer.port)
+        sent = [f"slow-{i}-" + "y" * 4000 for i in range(400)]  # ~1.6 MB
+        for message in sent:
+            log.info(message)
+        peer.wait_for(lambda evs: set(sent) <= {e["event"]["id"] for e in evs}, timeout=60)
+        counts = ids_received(peer)
+        assert set(counts) == set(sent)
+        assert max(counts.values()) == 1
+        assert peer.bad_lines == []
+    finally:
+        peer.stop()
