@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any
 
+from flask_logstash.captured import capture_fields, freeze_message
 from flask_logstash.ecs_formatter import EcsEventFormatter
 from flask_logstash.request_context import RequestContextFilter
 from flask_logstash.settings import LoggingSettings
@@ -57,10 +58,9 @@ class HandoffOnlyHandler(logging.Handler):
         super().close()
 
     def emit(self, record: logging.LogRecord) -> None:
-        # What ours does on the caller's thread (delivery.py's emit), minus the worker.
-        if record.args:
-            record.msg = record.getMessage()
-            record.args = None
+        # What ours does on the caller's thread (delivery/handler.py's emit), minus the worker.
+        freeze_message(record)
+        capture_fields(record)
         self.records.put(record)
 
 
@@ -81,8 +81,9 @@ class SidecarHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            freeze_message(record)  # as ours does on the calling thread
+            capture_fields(record)
             fields = dict(vars(record))
-            fields["msg"], fields["args"] = record.getMessage(), None
             if record.exc_info:
                 fields["exc_text"] = logging.Formatter().formatException(record.exc_info)
                 fields["exc_info"] = None
