@@ -408,24 +408,48 @@ def plot(runs: list[ServedRun], summary: dict[str, Any], out_dir: Path, stamp: s
     fig.savefig(latency_png, dpi=110)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for i, v in enumerate(variants):
-        per_round = [r.cpu_us_per_request for r in runs if r.variant == v]
-        ax.bar(i, summary["served"][v]["cpu_us_per_request"], color=f"C{i}", alpha=0.6)
-        ax.plot([i] * len(per_round), per_round, "k.", ms=4)
+    cpu_png = plot_cpu({v: [r.cpu_us_per_request for r in runs if r.variant == v]
+                        for v in variants}, summary, out_dir, stamp)
+    return [latency_png, cpu_png]
+
+
+def plot_cpu(per_round: dict[str, list[float]], summary: dict[str, Any], out_dir: Path,
+             stamp: str) -> Path:
+    """CPU per request: a bar per variant (median), a dot per round; probes hatched."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for i, (v, values) in enumerate(per_round.items()):
+        ax.bar(i, summary["served"][v]["cpu_us_per_request"], color=f"C{i}", alpha=0.6,
+               hatch="//" if v not in SERVED else None)
+        ax.plot([i] * len(values), values, "k.", ms=4)
     if "off" in summary["served"]:
         limit = summary["served"]["off"]["cpu_us_per_request"] * GOAL_CPU
         ax.axhline(limit, color="red", ls="--", lw=1, label="goal: 1.10 x off")
         ax.legend(fontsize=8)
-    ax.set_xticks(range(len(variants)), variants)
-    ax.set_ylabel("server CPU per request (µs), median; dots: rounds")
-    ax.set_title(f"gunicorn CPU per request by logging variant ({stamp})", fontsize=10)
+    ax.set_xticks(range(len(per_round)), list(per_round), rotation=25, ha="right")
+    ax.set_ylabel("server CPU per request (µs)\nbar: median; dots: rounds")
+    ax.set_title(f"gunicorn CPU per request by logging variant; hatched: design probes "
+                 f"({stamp})", fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     cpu_png = out_dir / "perf-cpu.png"
     fig.tight_layout()
     fig.savefig(cpu_png, dpi=110)
     plt.close(fig)
-    return [latency_png, cpu_png]
+    return cpu_png
+
+
+def replot_cpu(result_json: Path, out_dir: Path) -> Path:
+    """Redraw the CPU plot from a saved result (the latency plot needs the raw samples)."""
+    result = json.loads(result_json.read_text())
+    per_round: dict[str, list[float]] = {}
+    for run in result["runs"]:
+        per_round.setdefault(run["variant"], []).append(run["cpu_us_per_request"])
+    order = [v for v in result["setup"].get("served", SERVED) if v in per_round]
+    return plot_cpu({v: per_round[v] for v in order}, result, out_dir, result["when"])
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -453,7 +477,12 @@ def main() -> None:
                         help=f"add null (records made, nothing done) and the design probes "
                         f"({', '.join(PROBES)})")
     parser.add_argument("--no-per-call", action="store_true", help="skip the per-call part")
+    parser.add_argument("--replot-cpu", type=Path, metavar="JSON",
+                        help="only redraw perf-cpu.png from a saved result, measure nothing")
     args = parser.parse_args()
+    if args.replot_cpu:
+        print(f"plot: {replot_cpu(args.replot_cpu, args.plots)}")
+        return
     served = tuple(args.variants.split(",")) if args.variants else SERVED
     served += ("null", *PROBES) if args.probes else ()
     unknown = [v for v in served if v not in VARIANTS]
