@@ -32,6 +32,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert ci == ["exec scripts/run-tests"]
 
 
+# Names that only look like secrets: the list of key *names* to redact, not a key.
+NOT_SECRETS = {"LOG_REDACT_EXTRA_KEYS"}
+
+
 def test_dotenv_holds_no_secret():
     for key in read_dotenv():
-        assert not re.search(r"PASSWORD|SECRET|TOKEN|KEY", key), key
+        if key not in NOT_SECRETS:
+            assert not re.search(r"PASSWORD|SECRET|TOKEN|KEY", key), key
