@@ -25,6 +25,10 @@ from typing import Any
 
 
 class NdjsonListener:
+    # Receive buffer of accepted connections (None: the kernel's default). Set before listen():
+    # Linux copies it to accepted sockets and advertises the window from it.
+    receive_buffer: int | None = None
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  tls: ssl.SSLContext | None = None) -> None:
         self.host = host
@@ -49,6 +53,8 @@ class NdjsonListener:
     def start(self) -> NdjsonListener:
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.receive_buffer is not None:
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
         server.bind((self.host, self.port))
         server.listen(64)
         self.port = server.getsockname()[1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import threading
 import time
 
 from tests.support.ndjson_listener import NdjsonListener
@@ -15,24 +14,10 @@ _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on with 0 s: close() sends RST
 
 
 class _SmallWindowListener(NdjsonListener):
-    """Accepted connections get a receive buffer of `window` bytes, so a peer that does not
-    read stops acknowledging after a few KiB (set before listen(): Linux copies it to
-    accepted sockets and advertises the window from it)."""
+    """Accepted connections get a receive buffer of a few KiB, so a peer that does not read
+    stops acknowledging soon."""
 
-    window = 4096
-
-    def start(self) -> _SmallWindowListener:
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.window)
-        server.bind((self.host, self.port))
-        server.listen(16)
-        self.port = server.getsockname()[1]
-        self._server, self._running = server, True
-        thread = threading.Thread(target=self._accept_loop, args=(server,), daemon=True)
-        thread.start()
-        self._threads.append(thread)
-        return self
+    receive_buffer = 4096
 
 
 class StallingPeer(_SmallWindowListener):
@@ -72,7 +57,7 @@ class StallingPeer(_SmallWindowListener):
 class SlowReader(_SmallWindowListener):
     """Reads `chunk` bytes every `pause` seconds: a slow link that keeps making progress."""
 
-    window = 16384
+    receive_buffer = 16384
     chunk = 8192
     pause = 0.016
 
