@@ -41,6 +41,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "app")]
 
+from load import closed_loop, free_port, server_cpu_seconds  # noqa: E402
 from variants import PROBES, SERVED, VARIANTS, Sinks, create_variant_app  # noqa: E402
 
 ALTERNATIVES = ("stock_async", "ecs_stdout", "queue_file")
@@ -117,29 +118,6 @@ def wait_for(get: Callable[[], int], target: int, timeout: float) -> int:
 
 
 # -- the sample API under gunicorn ----------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_cpu_seconds(master: int) -> float:
-    """User+system CPU time, all threads, of gunicorn's master and every process below it
-    (workers, and a sidecar a worker forks), from /proc (Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, pending = 0, [str(master)]
-    while pending:
-        pid = pending.pop()
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                pending += (task / "children").read_text().split()
-        except FileNotFoundError:
-            continue  # exited between the listing and the read
-        total += int(fields[11]) + int(fields[12])  # utime, stime (proc(5))
-    return total / tick
-
-
 def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
 
@@ -211,25 +189,8 @@ def _load(variant: str, round_no: int, requests: int, master: int, port: int,
     # not served a request yet may still be starting, so count it once it is there.
     wait_for(delivered, per_event * (EVENTS_PER_REQUEST * served + 1), 30)
     before_events = delivered()
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def client(count: int) -> None:
-        mine = []
-        for _ in range(count):
-            t0 = time.perf_counter()
-            urllib.request.urlopen(url, timeout=10).close()
-            mine.append(time.perf_counter() - t0)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(requests // CLIENTS,))
-               for _ in range(CLIENTS)]
     cpu_before = server_cpu_seconds(master)
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    latencies = closed_loop(url, requests, CLIENTS, timeout=10)
     done = time.perf_counter()
     n = len(latencies)
     # Asynchronous variants still have work queued; it counts (stock_async may wait for its

@@ -16,12 +16,10 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 
+from load import closed_loop, free_port, server_cpu_seconds  # noqa: E402
 from logstash_async.formatter import FlaskLogstashEcsFormatter  # noqa: E402
 from logstash_async.handler import AsynchronousLogstashHandler  # noqa: E402
 
@@ -134,12 +133,6 @@ def bench_throughput(n: int, durable: bool) -> tuple[float, int]:
     return (n - dropped) / elapsed, dropped
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_drain(n: int) -> float:
     settings = LoggingSettings(logstash_port=1)
     port = free_port()
@@ -159,19 +152,6 @@ def bench_drain(n: int) -> float:
         rx.stop()
         flush_and_close(handler)
     return elapsed
-
-
-def server_cpu_seconds(parent: int) -> float:
-    """User+system CPU of the gunicorn workers so far (Linux /proc; 0 elsewhere)."""
-    total = 0.0
-    try:
-        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-        for child in children:
-            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return 0.0
-    return total
 
 
 def latency_run(enabled: bool, requests: int, concurrency: int) -> tuple[float, float, float]:
@@ -196,25 +176,8 @@ def latency_run(enabled: bool, requests: int, concurrency: int) -> tuple[float, 
                     time.sleep(0.05)
             for _ in range(200):  # warm-up
                 urllib.request.urlopen(url, timeout=5).close()
-            latencies: list[float] = []
-            lock = threading.Lock()
-
-            def client(count: int) -> None:
-                mine = []
-                for _ in range(count):
-                    t0 = time.perf_counter()
-                    urllib.request.urlopen(url, timeout=5).close()
-                    mine.append(time.perf_counter() - t0)
-                with lock:
-                    latencies.extend(mine)
-
-            threads = [threading.Thread(target=client, args=(requests // concurrency,))
-                       for _ in range(concurrency)]
             cpu_before = server_cpu_seconds(proc.pid)
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            latencies = closed_loop(url, requests, concurrency, timeout=5)
             cpu_us = (server_cpu_seconds(proc.pid) - cpu_before) / len(latencies) * 1e6
         finally:
             proc.send_signal(signal.SIGTERM)
