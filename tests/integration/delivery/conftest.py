@@ -1,6 +1,7 @@
 """A logger wired to the real delivery handler, one per test, always detached afterwards."""
 
 import logging
+import threading
 
 import pytest
 
@@ -36,3 +37,12 @@ def logger():
         # test's records and send them to this test's (closed) port.
         log.removeHandler(handler)
         flush_and_close(handler, timeout=2)
+
+
+def hold_formatting(worker, seconds: float) -> threading.Event:
+    """Make the delivery thread wait (at most `seconds`) before each record until the returned
+    event is set, so records pile up in the hand-off queue."""
+    gate = threading.Event()
+    original = worker._format_record
+    worker._format_record = lambda record: (gate.wait(seconds), original(record))[1]
+    return gate

@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from flask_logstash.delivery import limits
 from flask_logstash.delivery.losses import REPORT_ACTION
 from flask_logstash.ecs_formatter import EcsEventFormatter
 from flask_logstash.settings import LoggingSettings
+from tests.integration.delivery.conftest import hold_formatting
 from tests.support.ndjson_listener import NdjsonListener
 
 
@@ -46,9 +46,7 @@ def test_queue_overflow_is_reported_on_stderr_and_to_logstash(ecs_logger, monkey
     with NdjsonListener() as listener:
         log, handler = ecs_logger(listener.port)
         worker = handler.worker
-        gate = threading.Event()
-        original = worker._format_record
-        worker._format_record = lambda record: (gate.wait(10), original(record))[1]
+        gate = hold_formatting(worker, 10)
         for i in range(100):
             log.info(f"q-{i}")
         dropped = worker.dropped

@@ -15,6 +15,7 @@ import pytest
 
 from flask_logstash.delivery import limits
 from tests.conftest import REPO_ROOT
+from tests.integration.delivery.conftest import hold_formatting
 from tests.support.ndjson_listener import NdjsonListener
 
 
@@ -107,9 +108,7 @@ def test_hand_off_queue_is_bounded(logger, monkeypatch):
     monkeypatch.setattr(limits, "MAX_QUEUED_RECORDS", 10)
     log, handler = logger(free_port())
     worker = handler.worker
-    gate = threading.Event()
-    original = worker._format_record
-    worker._format_record = lambda record: (gate.wait(5), original(record))[1]
+    gate = hold_formatting(worker, 5)
     for i in range(100):
         log.info(f"q-{i}")
     assert worker.dropped >= 80
