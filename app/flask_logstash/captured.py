@@ -24,6 +24,7 @@ CIRCULAR = "[circular]"
 
 CAPTURED = "flask_logstash_captured"  # record attribute holding (ecs, extra)
 SEQUENCE = "flask_logstash_sequence"  # record attribute: the call's place in this process
+GENERATED_ID = "flask_logstash_event_id"  # record attribute: the event id made for it
 # event.sequence: orders a process's events where @timestamp ties. next() on a count is one
 # C call under the GIL, so threads never share a number.
 _SEQUENCE = itertools.count(1)
@@ -31,7 +32,7 @@ _SEQUENCE = itertools.count(1)
 # LogRecord attributes that are not the caller's "extra" fields.
 RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
     "message", "asctime", "ecs", "event_id", "request_context", "taskName",
-    CAPTURED, SEQUENCE,
+    CAPTURED, SEQUENCE, GENERATED_ID,
 }
 
 # Integers of any size stay numbers: the serialiser falls back to the json module for them.
@@ -41,6 +42,12 @@ _ATOMS = frozenset({str, int, float, bool, type(None)})
 class Owned(dict):  # type: ignore[type-arg]
     """A dict handed over to logging: the caller never changes it afterwards (our own
     access event). Kept as it is, which spares the request thread a copy."""
+
+
+class Internal(Owned):
+    """An Owned dict this package built from numbers and fixed words (the access event's
+    status, duration and sizes): nothing in it came from a caller or a client, so the
+    formatter merges it without the redaction walk, a third of an access event's cost."""
 
 
 def safe_repr(value: Any) -> str:
@@ -62,7 +69,7 @@ def _key(key: Any) -> str:
 def capture(value: Any, depth: int = 0, path: tuple[int, ...] = ()) -> Any:
     """A copy of `value` made of dicts, lists, text and numbers only."""
     kind = type(value)
-    if kind in _ATOMS or kind is Owned:
+    if kind in _ATOMS or kind is Owned or kind is Internal:
         return value
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()  # keeps the zone (an aware value's offset) and microseconds

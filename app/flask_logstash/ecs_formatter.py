@@ -24,7 +24,9 @@ from flask_logstash.captured import (
     CAPTURED as CAPTURED_KEY,
 )
 from flask_logstash.captured import (
+    GENERATED_ID,
     SEQUENCE,
+    Internal,
     capture_fields,
     freeze_message,
     keep_unformatted_message,
@@ -44,11 +46,37 @@ MAX_EVENT_BYTES = 256 * 1024
 TRUNCATED_MARKER = "…[truncated]"
 
 
+# (second, its text): events come in bursts within one second, and gmtime + strftime cost
+# more than the rest of the timestamp. One tuple, replaced whole, so threads never see a mix.
+_last_second: tuple[int, str] = (-1, "")
+
+
 def format_timestamp(created: float) -> str:
     """ISO 8601 UTC with microseconds (the library's helper stops at milliseconds)."""
+    global _last_second
     micros = round(created * 1_000_000)
     seconds, fraction = divmod(micros, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}Z"
+    cached_second, text = _last_second
+    if cached_second != seconds:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _last_second = (seconds, text)
+    return f"{text}.{fraction:06d}Z"
+
+
+def event_id_of(record: logging.LogRecord) -> str:
+    """The event's id: the caller's `event_id` extra, or one made on first use and kept on
+    the record, so the stdout and Logstash copies of one call carry the same id.
+
+    Made here rather than when the record is logged: this runs on the delivery thread, and
+    an id costs the request thread nearly a microsecond.
+    """
+    attrs = record.__dict__
+    given = attrs.get("event_id")
+    if type(given) is str and given:
+        return given
+    # dict.setdefault is one atomic step under the GIL: when the stdout handler (calling
+    # thread) and the delivery thread format the same record at once, both get one id.
+    return attrs.get(GENERATED_ID) or attrs.setdefault(GENERATED_ID, new_id())
 
 
 def serialise(event: Mapping[str, Any]) -> bytes:
@@ -61,6 +89,9 @@ def serialise(event: Mapping[str, Any]) -> bytes:
         return json.dumps(event, default=str).encode("ascii")
 
 
+_NOT_MAPPINGS = frozenset({str, int, float, bool, type(None), list})
+
+
 def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge `source` into `target` (objects merge, everything else replaces).
 
@@ -68,8 +99,11 @@ def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
     records of the same request still read.
     """
     for key, value in source.items():
-        # dict first: the Mapping ABC check is slow, and events are made of plain dicts.
-        is_mapping = isinstance(value, (dict, Mapping))
+        # The Mapping ABC check is slow and most values are plain text, numbers or dicts:
+        # it runs only for types those fast checks do not settle.
+        is_mapping = isinstance(value, dict) or (
+            type(value) not in _NOT_MAPPINGS and isinstance(value, Mapping)
+        )
         current = target.get(key)
         if is_mapping and isinstance(current, dict):
             merge(current, value)
@@ -116,13 +150,12 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         return line + b"\n"
 
     def _fallback_event(self, record: logging.LogRecord, problem: Exception) -> dict[str, Any]:
-        event_id = getattr(record, "event_id", None)
         return {
             "@timestamp": format_timestamp(record.created),
             "ecs": dict(self._static["ecs"]),
             "service": dict(self._static["service"]),
             "host": dict(self._static["host"]),
-            "event": {"id": event_id if isinstance(event_id, str) else new_id(),
+            "event": {"id": event_id_of(record),
                       "dataset": APP_DATASET, "kind": "event", "module": "flask"},
             "log": {"level": str(record.levelname).lower(), "logger": str(record.name)},
             "message": self._redactor.redact_text(safe_repr(record.msg)[:MAX_EVENT_BYTES // 4]),
@@ -134,13 +167,16 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         # What the caller or the request supplied is redacted; what this formatter fills in
         # from the process and the record's own bookkeeping (names, paths, pids, times)
         # cannot carry a secret and is not walked: that walk is most of the formatting cost.
+        #
+        # The static parts and the request's redacted context are put in by reference, not
+        # copied (copying them was the larger part of an event's cost); `shared` names the
+        # top-level keys that still point at such objects, and `_own` copies one before
+        # anything is merged into it. The event is serialised at once and never kept.
         event: dict[str, Any] = {
             "@timestamp": format_timestamp(record.created),
-            "ecs": dict(self._static["ecs"]),
-            "service": dict(self._static["service"]),
-            "host": dict(self._static["host"]),
+            **self._static,
             "event": {
-                "id": getattr(record, "event_id", None) or new_id(),
+                "id": event_id_of(record),
                 "dataset": APP_DATASET,
                 "kind": "event",
                 "module": "flask",
@@ -159,18 +195,30 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 "thread": {"name": record.threadName},
             },
         }
+        shared = set(self._static)
         ecs, extra = self._captured(record)
         sequence = record.__dict__.get(SEQUENCE)
         if sequence is not None:
             event["event"]["sequence"] = sequence
         context = getattr(record, "request_context", None)
         if context:
-            merge(event, self._redacted_context(context))
+            for key, value in self._redacted_context(context).items():
+                if key in event:  # only a context key named like a static part
+                    _own(event, shared, key)
+                    merge(event, {key: value})
+                else:
+                    event[key] = value
+                    shared.add(key)
         # Later parts win: the message, then the caller's ECS fields, then the exception.
         redact_into = self._redactor.redact_into
         redact_into(event, {"message": record.msg})
         if ecs:
-            redact_into(event, ecs)
+            for key in shared.intersection(ecs):
+                _own(event, shared, key)
+            if type(ecs) is Internal:
+                merge(event, ecs)
+            else:
+                redact_into(event, ecs)
         error: dict[str, Any] = {}
         if record.exc_info and record.exc_info[0] is not None:
             error["type"] = record.exc_info[0].__name__
@@ -183,10 +231,12 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
             if not (isinstance(given, dict) and "stack_trace" in given):
                 error["stack_trace"] = record.stack_info
         if error:
+            _own(event, shared, "error")
             redact_into(event, {"error": error})
         if extra:
             # Free-form extras go under one object mapped as `flattened`, so an app's ad hoc
             # fields can neither explode the mapping nor collide with ECS types.
+            _own(event, shared, "flask")
             redact_into(event, {"flask": {"extra": extra}})
         return event
 
@@ -236,6 +286,15 @@ def _shrink(event: dict[str, Any], size: int) -> dict[str, Any]:
         shrunk.update(message=_cut(str(event.get("message", "")), 1024),
                       tags=["event_truncated"], flask={"extra": {"event_original_bytes": size}})
     return shrunk
+
+
+def _own(event: dict[str, Any], shared: set[str], key: str) -> None:
+    """Replace event[key], if it is a shared object, by this event's own copy."""
+    if key in shared:
+        shared.discard(key)
+        value = event[key]
+        if isinstance(value, dict):
+            event[key] = merge({}, value)
 
 
 def _text_of(value: object) -> str:

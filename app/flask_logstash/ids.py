@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import threading
 
+from flask_logstash import forks
+
 _POOL_BYTES = 4096
 _ID_BYTES = 16
 
@@ -19,15 +21,16 @@ class _IdPool:
         self._lock = threading.Lock()
         self._pool = memoryview(b"")
         self._offset = 0
-        self._pid = -1
+        self._generation = -1
 
     def new_id(self) -> str:
         with self._lock:
             # A forked child must never hand out the ids left in its parent's pool.
-            if self._offset + _ID_BYTES > len(self._pool) or self._pid != os.getpid():
+            if (self._offset + _ID_BYTES > len(self._pool)
+                    or self._generation != forks.generation):
                 self._pool = memoryview(os.urandom(_POOL_BYTES))
                 self._offset = 0
-                self._pid = os.getpid()
+                self._generation = forks.generation
             start = self._offset
             self._offset = start + _ID_BYTES
             # Sliced under the lock: another thread may replace the pool as soon as it is

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from flask_logstash.captured import Owned
+from flask_logstash.captured import Internal
 from flask_logstash.ecs_formatter import ACCESS_DATASET
 from flask_logstash.ids import new_id
 from flask_logstash.settings import IpNetwork, LoggingSettings
@@ -36,17 +36,17 @@ error_logger = logging.getLogger("flask_logstash.errors")
 
 
 class RequestContextFilter(logging.Filter):
-    """Stamps each record with its event id and, inside a request, the request's context.
+    """Stamps each record logged inside a request with the request's context.
 
-    Runs on the thread that logs, which is the only place the request is known.
+    Runs on the thread that logs, which is the only place the request is known. (The event
+    id is made when the record is first formatted, off the request thread: see
+    ecs_formatter.event_id_of.)
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "event_id"):
-            record.event_id = new_id()
-            context = _current.get()
-            if context is not None:
-                record.request_context = context
+        context = _current.get()
+        if context is not None:
+            record.request_context = context
         return True
 
 
@@ -144,8 +144,10 @@ def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
         duration = time.perf_counter_ns() - _started.get()
         status = response.status_code
         response.headers[REQUEST_ID_HEADER] = context["http"]["request"]["id"]
-        # Built here and never touched again, so logging may keep it without a copy.
-        access_event: dict[str, Any] = Owned({
+        # Built here and never touched again, so logging may keep it without a copy; only
+        # numbers and fixed words, so it needs no redaction (the message, which carries the
+        # path, is redacted as every message is).
+        access_event: dict[str, Any] = Internal({
             "event": {
                 "dataset": ACCESS_DATASET,
                 "duration": duration,

@@ -10,6 +10,7 @@ from typing import Any
 
 from logstash_async.handler import AsynchronousLogstashHandler
 
+from flask_logstash import forks
 from flask_logstash.captured import capture_fields, freeze_message, keep_unformatted_message
 from flask_logstash.delivery import limits
 from flask_logstash.delivery.buffer import MemoryBuffer, SqliteBuffer
@@ -31,19 +32,20 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
         self._buffer_max_bytes = buffer_max_bytes
         self._worker: DeliveryWorker | None = None
         self._worker_pid: int | None = None
+        self._worker_generation = -1
         self._start_lock = threading.Lock()
 
     @property
     def worker(self) -> DeliveryWorker:
         worker = self._worker
-        if worker is None or self._worker_pid != os.getpid():
+        if worker is None or self._worker_generation != forks.generation:
             worker = self._start_worker()
         return worker
 
     def _start_worker(self) -> DeliveryWorker:
         with self._start_lock:
             # After fork the parent's thread does not exist here: start this process's own.
-            if self._worker is None or self._worker_pid != os.getpid():
+            if self._worker is None or self._worker_generation != forks.generation:
                 self._transport = None
                 self._setup_transport()
                 worker = DeliveryWorker(
@@ -54,6 +56,7 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
                 worker.start()
                 worker._ready.wait(5.0)
                 self._worker, self._worker_pid = worker, os.getpid()
+                self._worker_generation = forks.generation
         return self._worker
 
     def _make_buffer(self, ledger: LossLedger) -> SqliteBuffer | MemoryBuffer:
@@ -69,6 +72,16 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
             return format_line(record)
         return super()._format_record(record)
 
+    def handle(self, record: logging.LogRecord) -> logging.LogRecord | bool:
+        # As logging.Handler.handle, without its lock around emit: emit only reads the
+        # record and puts it on a thread-safe queue, and the lock is paid on every call.
+        result = self.filter(record)
+        if isinstance(result, logging.LogRecord):  # a 3.12 filter may return a new record
+            record = result
+        if result:
+            self.emit(record)
+        return result
+
     def emit(self, record: logging.LogRecord) -> None:
         # The stdlib contract: whatever the call passed, the caller never sees an exception
         # (handleError reports on stderr). The record is captured now, on the calling
@@ -80,7 +93,10 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
                 self._report(record)
                 keep_unformatted_message(record, exc)
             capture_fields(record)
-            self.worker.enqueue(record)
+            worker = self._worker  # the `worker` property, inlined: this is every call's path
+            if worker is None or self._worker_generation != forks.generation:
+                worker = self._start_worker()
+            worker.enqueue(record)
         except Exception:
             self._report(record)
 

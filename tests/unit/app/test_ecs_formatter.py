@@ -150,3 +150,64 @@ def test_event_sequence_follows_the_calls_across_threads():
     numbers = [s for seen in per_thread.values() for s in seen]
     assert len(set(numbers)) == len(numbers) == 8 * 500
     assert all(seen == sorted(seen) for seen in per_thread.values())
+
+
+def test_parts_shared_between_events_are_copied_before_an_event_changes_them():
+    # The static parts and a request's redacted context go into every event by reference;
+    # whatever one record adds to them (its ECS fields, extras, error) must stay its own.
+    context = {"http": {"request": {"id": "r2", "method": "GET"}},
+               "flask": {"route": "/api/items"}, "error": {"code": "from-context"}}
+    try:
+        raise RuntimeError("first only")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    first = json.loads(FORMATTER.format_line(make_record(
+        "first", request_context=context, exc_info=exc_info, note="first only",
+        ecs={"service": {"name": "billing"}, "host": {"ip": ["10.0.0.1"]},
+             "ecs": {"version": "0"}, "http": {"request": {"bytes": 9}}})))
+    second = json.loads(FORMATTER.format_line(make_record("second", request_context=context)))
+    assert first["service"]["name"] == "billing"
+    assert first["flask"] == {"route": "/api/items", "extra": {"note": "first only"}}
+    assert first["error"]["type"] == "RuntimeError"
+    assert second["service"]["name"] == "orders"
+    assert "ip" not in second["host"]
+    assert second["ecs"] == {"version": "8.11.0"}
+    assert second["http"]["request"] == {"id": "r2", "method": "GET"}
+    assert second["flask"] == {"route": "/api/items"}
+    assert second["error"] == {"code": "from-context"}
+
+
+def test_one_record_gets_one_event_id_whichever_thread_formats_it_first():
+    # The stdout handler formats on the calling thread while the delivery thread may format
+    # the same record: both copies must carry one id.
+    record = make_record("twice")
+    start = threading.Barrier(8)
+    ids: list[str] = []
+
+    def format_it() -> None:
+        start.wait()
+        ids.append(json.loads(FORMATTER.format_line(record))["event"]["id"])
+
+    threads = [threading.Thread(target=format_it) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 8
+    assert len(set(ids)) == 1
+    other = json.loads(FORMATTER.format_line(make_record("twice")))["event"]["id"]
+    assert other != ids[0]
+    given = json.loads(FORMATTER.format_line(make_record("m", event_id="a" * 32)))
+    assert given["event"]["id"] == "a" * 32
+
+
+def test_the_packages_own_access_fields_skip_redaction_and_callers_fields_do_not():
+    from flask_logstash.captured import Internal
+
+    luhn_valid = 4111111111111111  # a card number, as a caller's integer would be
+    ours = json.loads(FORMATTER.format_line(make_record(
+        "GET / 200", ecs=Internal({"event": {"duration": luhn_valid}}))))
+    callers = json.loads(FORMATTER.format_line(make_record(
+        "m", ecs={"event": {"duration": luhn_valid}})))
+    assert ours["event"]["duration"] == luhn_valid
+    assert callers["event"]["duration"] == REDACTED
