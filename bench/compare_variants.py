@@ -9,7 +9,8 @@ Run by hand; asserts nothing. On this machine, in one run:
      the gunicorn processes from /proc, up to the moment the sink has every event of the run,
      so asynchronous work is counted), and events that reached the sink per request;
   2. one `logger.info` of the sample's on the calling thread, inside a request, against a
-     NullHandler: mean of a tight loop, and median when paced at 2,000 calls/s.
+     NullHandler twin called in turns with it: mean of a tight loop, and median when paced
+     at 2,000 calls/s.
 Ratios are taken within a round (a variant against logging off of the same round), then the
 median over rounds. Writes a JSON result, a table (stdout, Markdown) and two plots.
 """
@@ -206,34 +207,52 @@ def _load(variant: str, round_no: int, requests: int, master: int, port: int,
 
 # -- one call on the request thread ---------------------------------------------------------
 def per_call_costs(variant: str, tight_n: int, paced_n: int, rate: float,
-                   counter: LineCounter) -> tuple[float, float]:
-    """(mean µs of a tight loop, median over repeats; median µs of paced calls)."""
+                   counter: LineCounter) -> dict[str, float]:
+    """One call's cost in µs, with its NullHandler twin measured interleaved in the same
+    request: a tight loop's mean (median of 5 loops) and the median of paced calls.
+
+    The twin is a logger with only a NullHandler, called in turns with the variant's (loop
+    by loop, call by call, the order swapped each time), so both see the same machine: on 2
+    shared cores the paced figure of one variant moved by 2x between runs minutes apart,
+    which made a ratio of two separately measured medians meaningless.
+    """
+    twin = logging.getLogger("bench.null_twin")
+    twin.handlers[:] = [logging.NullHandler()]
+    twin.propagate = False
+    twin.setLevel(logging.INFO)
     with tempfile.TemporaryDirectory(prefix="bench-call-") as tmp, \
             open(Path(tmp) / "stdout.ndjson", "w", encoding="utf-8") as stream:
         sinks = Sinks(logstash_port=counter.port, buffer_dir=tmp,
                       log_file=str(Path(tmp) / "queue.ndjson"), stream=stream)
         app, close = create_variant_app(variant, sinks)
         log = logging.getLogger("sample_service.api")  # the sample's own logger and call
+        tight: dict[str, list[float]] = {"variant": [], "twin": []}
+        paced: dict[str, list[int]] = {"variant": [], "twin": []}
         try:
             with app.test_request_context("/api/items"):
                 app.preprocess_request()  # our before_request hook: the request's context
-                loops = []
-                for _ in range(5):
-                    start = time.perf_counter_ns()
-                    for i in range(tight_n):
-                        log.info("listed %d items", i)
-                    loops.append((time.perf_counter_ns() - start) / tight_n / 1000)
+                for loop in range(6):
+                    pair = [("variant", log), ("twin", twin)]
+                    for name, logger in pair if loop % 2 else reversed(pair):
+                        start = time.perf_counter_ns()
+                        for i in range(tight_n):
+                            logger.info("listed %d items", i)
+                        tight[name].append((time.perf_counter_ns() - start) / tight_n / 1000)
                     time.sleep(0.2)  # let asynchronous variants catch up between loops
-                costs = []
                 gap = 1.0 / rate
                 for i in range(paced_n):
-                    start = time.perf_counter_ns()
-                    log.info("listed %d items", i)
-                    costs.append(time.perf_counter_ns() - start)
-                    time.sleep(gap)
+                    pair = [("variant", log), ("twin", twin)]
+                    for name, logger in pair if i % 2 else reversed(pair):
+                        start = time.perf_counter_ns()
+                        logger.info("listed %d items", i)
+                        paced[name].append(time.perf_counter_ns() - start)
+                        time.sleep(gap)
         finally:
             close()
-    return statistics.median(loops), statistics.median(costs) / 1000
+    return {"tight_us": statistics.median(tight["variant"]),
+            "paced_us": statistics.median(paced["variant"]) / 1000,
+            "twin_tight_us": statistics.median(tight["twin"]),
+            "twin_paced_us": statistics.median(paced["twin"]) / 1000}
 
 
 # -- summary ---------------------------------------------------------------------------------
@@ -271,18 +290,21 @@ def summarise(runs: list[ServedRun], calls: dict[str, dict[str, list[float]]]) -
             ratios[f"flask_logstash/{alt}"] = {
                 "p99_per_round": p99, "p99": statistics.median(p99),
                 "cpu_per_round": cpu, "cpu": statistics.median(cpu)}
-    call = {v: {"tight_us": statistics.median(c["tight_us"]),
-                "paced_us": statistics.median(c["paced_us"])} for v, c in calls.items()}
+    call = {v: {key: statistics.median(values) for key, values in c.items()}
+            for v, c in calls.items()}
     goals = []
     ours = ratios.get("flask_logstash/off")
     if ours:
         goals.append(("p99 flask_logstash/off", ours["p99"], GOAL_P99, ours["p99_per_round"]))
         goals.append(("CPU/request flask_logstash/off", ours["cpu"], GOAL_CPU,
                       ours["cpu_per_round"]))
-    if "null" in call and "flask_logstash" in call:
-        for mode in ("tight_us", "paced_us"):
-            goals.append((f"one call flask_logstash/NullHandler, {mode[:-3]}",
-                          call["flask_logstash"][mode] / call["null"][mode], GOAL_CALL, None))
+    if "flask_logstash" in calls:
+        ours_calls = calls["flask_logstash"]
+        for mode in ("tight", "paced"):
+            per_round = [v / t for v, t in zip(ours_calls[f"{mode}_us"],
+                                               ours_calls[f"twin_{mode}_us"], strict=True)]
+            goals.append((f"one call flask_logstash/NullHandler twin, {mode}",
+                          statistics.median(per_round), GOAL_CALL, per_round))
     for alt in ALTERNATIVES:
         r = ratios.get(f"flask_logstash/{alt}")
         if r:
@@ -305,7 +327,7 @@ def spread(median: float, per_round: list[float]) -> str:
 
 def table(summary: dict[str, Any], rounds: int, served: tuple[str, ...]) -> str:
     lines = ["| variant | p50 ms | p99 ms | p99 / off | server CPU µs/request | CPU / off "
-             "| events/request | one call µs, tight / paced |",
+             "| events/request | one call µs, tight / paced (its NullHandler twin) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     names = list(served) + [v for v in summary["per_call"] if v not in served]
     for v in names:
@@ -318,7 +340,8 @@ def table(summary: dict[str, Any], rounds: int, served: tuple[str, ...]) -> str:
         cells.append(f"{s['cpu_us_per_request']:.0f}" if s else "—")
         cells.append(spread(r["cpu"], r["cpu_per_round"]) if r else ("1" if v == "off" else "—"))
         cells.append(f"{s['events_per_request']:.2f}" if s else "—")
-        cells.append(f"{c['tight_us']:.1f} / {c['paced_us']:.1f}" if c else "—")
+        cells.append(f"{c['tight_us']:.1f} / {c['paced_us']:.1f} "
+                     f"({c['twin_tight_us']:.1f} / {c['twin_paced_us']:.1f})" if c else "—")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"Medians over {rounds} rounds; ratios are medians of per-round ratios "
@@ -459,15 +482,16 @@ def main() -> None:
     load_at_start = os.getloadavg()
 
     with LineCounter() as counter:
-        calls: dict[str, dict[str, list[float]]] = {v: {"tight_us": [], "paced_us": []}
-                                                    for v in per_call}
+        calls: dict[str, dict[str, list[float]]] = {v: {} for v in per_call}
         for rnd in range(call_rounds if per_call else 0):
             for v in per_call[rnd % len(per_call):] + per_call[:rnd % len(per_call)]:
-                tight, paced = per_call_costs(v, tight_n, paced_n, 2000, counter)
-                calls[v]["tight_us"].append(tight)
-                calls[v]["paced_us"].append(paced)
-                print(f"per call  round {rnd + 1}/{call_rounds}  {v:<15} tight {tight:6.1f} µs"
-                      f"  paced {paced:6.1f} µs", file=sys.stderr, flush=True)
+                costs = per_call_costs(v, tight_n, paced_n, 2000, counter)
+                for key, value in costs.items():
+                    calls[v].setdefault(key, []).append(value)
+                print(f"per call  round {rnd + 1}/{call_rounds}  {v:<15} "
+                      f"tight {costs['tight_us']:6.1f} µs (twin {costs['twin_tight_us']:.1f})"
+                      f"  paced {costs['paced_us']:6.1f} µs (twin {costs['twin_paced_us']:.1f})",
+                      file=sys.stderr, flush=True)
         runs: list[ServedRun] = []
         for rnd in range(rounds):
             order = served[rnd % len(served):] + served[:rnd % len(served)]
