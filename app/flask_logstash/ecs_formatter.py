@@ -118,6 +118,9 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
     def __init__(self, settings: LoggingSettings) -> None:
         super().__init__(message_type="flask", extra_prefix=None, ensure_ascii=False)
         self._redactor = Redactor(settings.redact_extra_keys)
+        # The access event's own fields carry no caller text, but an operator's configured
+        # names apply to every key (docs/logging.md): with any configured, they are walked.
+        self._trust_internal = not tuple(settings.redact_extra_keys)
         self._context_cache: tuple[dict[str, Any] | None, dict[str, Any]] = (None, {})
         self._static = {
             "ecs": {"version": ECS_VERSION},
@@ -215,7 +218,7 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         if ecs:
             for key in shared.intersection(ecs):
                 _own(event, shared, key)
-            if type(ecs) is Internal:
+            if type(ecs) is Internal and self._trust_internal:
                 merge(event, ecs)
             else:
                 redact_into(event, ecs)
@@ -268,11 +271,12 @@ def _shrink(event: dict[str, Any], size: int) -> dict[str, Any]:
     budget = MAX_EVENT_BYTES // 16  # characters per free-form part; a character is ≤ 4 bytes
     shrunk = dict(event)
     shrunk["message"] = _cut(str(event.get("message", "")), budget)
-    flask = dict(event.get("flask") or {})
+    given_flask = event.get("flask")
+    flask = dict(given_flask) if isinstance(given_flask, dict) else {}
     # Under flask.extra (flattened): no new mapped field.
     flask["extra"] = {"event_original_bytes": size}
-    if "extra" in event.get("flask", {}):
-        flask["extra"]["truncated"] = _cut(serialise(event["flask"]["extra"]).decode(), budget)
+    if isinstance(given_flask, dict) and "extra" in given_flask:
+        flask["extra"]["truncated"] = _cut(serialise(given_flask["extra"]).decode(), budget)
     shrunk["flask"] = flask
     error = event.get("error")
     if isinstance(error, dict):

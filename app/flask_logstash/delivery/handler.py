@@ -10,7 +10,6 @@ from typing import Any
 
 from logstash_async.handler import AsynchronousLogstashHandler
 
-from flask_logstash import forks
 from flask_logstash.captured import capture_fields, freeze_message, keep_unformatted_message
 from flask_logstash.delivery import limits
 from flask_logstash.delivery.buffer import MemoryBuffer, SqliteBuffer
@@ -32,20 +31,19 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
         self._buffer_max_bytes = buffer_max_bytes
         self._worker: DeliveryWorker | None = None
         self._worker_pid: int | None = None
-        self._worker_generation = -1
         self._start_lock = threading.Lock()
 
     @property
     def worker(self) -> DeliveryWorker:
         worker = self._worker
-        if worker is None or self._worker_generation != forks.generation:
+        if worker is None or self._worker_pid != os.getpid():
             worker = self._start_worker()
         return worker
 
     def _start_worker(self) -> DeliveryWorker:
         with self._start_lock:
             # After fork the parent's thread does not exist here: start this process's own.
-            if self._worker is None or self._worker_generation != forks.generation:
+            if self._worker is None or self._worker_pid != os.getpid():
                 self._transport = None
                 self._setup_transport()
                 worker = DeliveryWorker(
@@ -56,7 +54,6 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
                 worker.start()
                 worker._ready.wait(5.0)
                 self._worker, self._worker_pid = worker, os.getpid()
-                self._worker_generation = forks.generation
         return self._worker
 
     def _make_buffer(self, ledger: LossLedger) -> SqliteBuffer | MemoryBuffer:
@@ -93,10 +90,9 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
                 self._report(record)
                 keep_unformatted_message(record, exc)
             capture_fields(record)
-            worker = self._worker  # the `worker` property, inlined: this is every call's path
-            if worker is None or self._worker_generation != forks.generation:
-                worker = self._start_worker()
-            worker.enqueue(record)
+            # The pid, not an after-fork hook, tells a forked child: a C-level fork (uWSGI's
+            # default) runs no Python hook, and its records would go to a thread that is gone.
+            self.worker.enqueue(record)
         except Exception:
             self._report(record)
 

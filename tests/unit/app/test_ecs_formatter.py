@@ -211,3 +211,60 @@ def test_the_packages_own_access_fields_skip_redaction_and_callers_fields_do_not
         "m", ecs={"event": {"duration": luhn_valid}})))
     assert ours["event"]["duration"] == luhn_valid
     assert callers["event"]["duration"] == REDACTED
+
+
+def _access_record(settings):
+    from flask import Flask
+
+    from flask_logstash.request_context import access_logger, install_request_hooks
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    app = Flask(__name__)
+    install_request_hooks(app, settings)
+    app.add_url_rule("/ok", "ok", lambda: "fine")
+    keep = Keep()
+    access_logger.addHandler(keep)
+    old_level = access_logger.level
+    access_logger.setLevel(logging.INFO)
+    try:
+        assert app.test_client().get("/ok?a=b").status_code == 200
+    finally:
+        access_logger.removeHandler(keep)
+        access_logger.setLevel(old_level)
+    (record,) = keep.records
+    return record
+
+
+def test_configured_names_are_masked_in_access_events_too():
+    # LOG_REDACT_EXTRA_KEYS applies to a key at any depth (docs/logging.md), the access
+    # event's own keys included.
+    settings = LoggingSettings(redact_extra_keys=("status",))
+    event = json.loads(EcsEventFormatter(settings).format_line(_access_record(settings)))
+    assert event["http"]["response"]["status_code"] == REDACTED
+
+
+def test_skipping_the_walk_for_access_fields_changes_nothing_under_the_built_in_rules():
+    from flask_logstash.redaction import Redactor
+
+    record = _access_record(LoggingSettings())
+    (ecs, _extra) = capture_fields(record)
+    assert ecs, "the access event carries its ECS fields"
+    assert Redactor().redact(dict(ecs)) == json.loads(json.dumps(ecs))
+
+
+def test_an_oversized_event_whose_flask_field_is_not_an_object_is_still_formatted():
+    from flask_logstash.ecs_formatter import MAX_EVENT_BYTES
+
+    for flask_value in ("x", "extra", 7):
+        record = make_record("m", ecs={"flask": flask_value,
+                                       "labels": {str(i): "a b" * 10000 for i in range(20)}})
+        line = FORMATTER.format_line(record)
+        assert len(line) <= MAX_EVENT_BYTES + 1
+        assert "event_truncated" in json.loads(line)["tags"]
