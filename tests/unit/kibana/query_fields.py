@@ -46,21 +46,24 @@ _KQL_TOKEN = re.compile(r'\s*(?:(?P<quoted>"(?:[^"\\]|\\.)*")|(?P<op><=|>=|<|>|:
 _RANGE = ("<", "<=", ">", ">=")
 
 
-def _kql_tokens(query: str) -> list[tuple[str, str]]:
+def _tokens(pattern: re.Pattern[str], text: str, language: str) -> list[tuple[str, str]]:
+    """(group name, text) of each token; text no token matches is an error, never skipped."""
     tokens = []
     position = 0
-    query = query.rstrip()
-    while position < len(query):
-        match = _KQL_TOKEN.match(query, position)
+    while position < len(text):
+        match = pattern.match(text, position)
         if not match or match.end() == position:
-            raise QueryError(f"cannot read KQL at {query[position:]!r}")
+            raise QueryError(f"cannot read {language} at {text[position:]!r}")
         kind = match.lastgroup or ""
-        text = match.group(kind)
-        if kind == "word" and text.lower() in ("and", "or", "not"):
-            kind, text = "keyword", text.lower()
-        tokens.append((kind, text))
+        tokens.append((kind, match.group(kind)))
         position = match.end()
     return tokens
+
+
+def _kql_tokens(query: str) -> list[tuple[str, str]]:
+    return [("keyword", text.lower())
+            if kind == "word" and text.lower() in ("and", "or", "not") else (kind, text)
+            for kind, text in _tokens(_KQL_TOKEN, query.rstrip(), "KQL")]
 
 
 class _KqlParser:
@@ -210,15 +213,7 @@ def esql_fields(query: str) -> list[EsqlUse]:
     defined: set[str] = set(esql_metadata(query))
     uses: list[EsqlUse] = []
     for command in query.split("|")[1:]:
-        tokens = []
-        position = 0
-        command = command.strip()
-        while position < len(command):
-            match = _ESQL_TOKEN.match(command, position)
-            if not match or match.end() == position:
-                raise QueryError(f"cannot read ES|QL at {command[position:]!r}")
-            tokens.append((match.lastgroup, match.group(match.lastgroup)))
-            position = match.end()
+        tokens = _tokens(_ESQL_TOKEN, command.strip(), "ES|QL")
         functions: list[str | None] = []
         for index, (kind, text) in enumerate(tokens):
             following = tokens[index + 1] if index + 1 < len(tokens) else (None, "")
