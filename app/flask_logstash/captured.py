@@ -19,8 +19,18 @@ from typing import Any
 MAX_DEPTH = 32  # containers nested deeper become TOO_DEEP (orjson refuses past 255)
 MAX_ITEMS = 1000  # items kept per container; the rest are counted in a marker
 MAX_REPR = 8192  # characters kept of an object's repr
-TOO_DEEP = "[too deep]"
-CIRCULAR = "[circular]"
+
+
+class Marker(str):
+    """Text the capture layer writes in place of a value. Its own type, so that redaction can
+    keep a marker under a sensitive name and still mask a caller's value that merely reads
+    the same (a password "[too deep]")."""
+
+    __slots__ = ()
+
+
+TOO_DEEP = Marker("[too deep]")
+CIRCULAR = Marker("[circular]")
 
 CAPTURED = "flask_logstash_captured"  # record attribute holding (ecs, extra)
 SEQUENCE = "flask_logstash_sequence"  # record attribute: the call's place in this process

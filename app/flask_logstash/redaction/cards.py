@@ -8,6 +8,7 @@ replaced, which takes a CVV written after the number with it.
 from __future__ import annotations
 
 import re
+import string
 
 from flask_logstash.redaction import model
 
@@ -24,6 +25,8 @@ _HEX = frozenset("0123456789") | _HEX_LETTERS
 _GROUPS = re.compile(r"[0-9]+")
 # A UUID's dashes belong to the id around a digit run.
 _ID_CHARS = _HEX | {"-"}
+# What continues a word past an id (ASCII only, as the Logstash side reads bytes).
+_WORD_CHARS = frozenset(string.ascii_letters + string.digits)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -83,22 +86,34 @@ def contains_card(digits: str, group_ends: list[int] | None = None) -> bool:
 
 
 def _inside_hex_id(match: re.Match[str]) -> bool:
-    """True if the run lies in a hex id or digest (request and trace ids, hashes): a run of
-    at least HEX_ID_MIN_LENGTH hex digits with a letter in it. Random hex holds 13+ decimal
-    digits in a row often enough to matter (one request id in a few hundred)."""
+    """True if the run lies in a hex id or digest (request and trace ids, hashes): the whole
+    word around it is hex with a letter in it, HEX_ID_MIN_LENGTH to HEX_ID_MAX_LENGTH long,
+    and dash-free or a UUID. Random hex holds 13+ decimal digits in a row often enough to
+    matter (one request id in a few hundred)."""
     text, start, end = match.string, match.start(), match.end()
     if not all(char in _ID_CHARS for char in match.group(0)):
         return False
-    limit = model.HEX_ID_MIN_LENGTH
+    limit = model.HEX_ID_MAX_LENGTH
     left = start
-    while left > 0 and text[left - 1] in _ID_CHARS and start - left < limit:
+    while left > 0 and text[left - 1] in _ID_CHARS and end - left <= limit:
         left -= 1
     right = end
-    while right < len(text) and text[right] in _ID_CHARS and right - end < limit:
+    while right < len(text) and text[right] in _ID_CHARS and right - left <= limit:
         right += 1
-    if right - left < limit:
+    # A dash at either end joins the id to a name ("req-<uuid>"); it is not part of the id.
+    while left < start and text[left] == "-":
+        left += 1
+    while right > end and text[right - 1] == "-":
+        right -= 1
+    word = text[left:right]
+    if (not model.HEX_ID_MIN_LENGTH <= len(word) <= limit
+            or (left > 0 and text[left - 1] in _WORD_CHARS)
+            or (right < len(text) and text[right] in _WORD_CHARS)):
+        return False  # too short, too long, or glued to more of a word: not a whole id
+    groups = tuple(len(group) for group in word.split("-"))
+    if len(groups) > 1 and groups != model.UUID_GROUP_LENGTHS:
         return False
-    return any(char in _HEX_LETTERS for char in text[left:right])
+    return any(char in _HEX_LETTERS for char in word)
 
 
 def _mask(match: re.Match[str]) -> str:

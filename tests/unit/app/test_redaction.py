@@ -113,3 +113,11 @@ def test_capture_markers_survive_under_sensitive_names_and_nothing_else_does():
     masked = R.redact({"credentials": {"password": "pw-1", "x": {"x": TOO_DEEP}, "me": CIRCULAR}})
     assert masked == {"credentials": {"password": REDACTED, "x": {"x": TOO_DEEP},
                                       "me": CIRCULAR}}
+
+
+def test_a_callers_value_that_reads_like_a_marker_is_still_masked():
+    # Found by hypothesis (it feeds the package's own string constants back as inputs): a
+    # password that happens to read "[too deep]" is the caller's text, not the marker.
+    for text in (str(TOO_DEEP), str(CIRCULAR), "[too deep]"):
+        assert R.redact({"password": text, "token": [text]}) == {
+            "password": REDACTED, "token": [REDACTED]}
