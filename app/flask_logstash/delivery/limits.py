@@ -7,6 +7,12 @@ BATCH_SIZE = 1000  # events per connection and per SQLite transaction
 FLUSH_INTERVAL = 0.1  # longest idle wait of the worker (also bounds its shutdown latency)
 BATCH_LINGER = 0.05  # seconds a batch may gather records before it is buffered and sent
 LINGER_SLICE = 0.005  # how often the worker wakes while a batch gathers
+# Records arriving at least this fast (and at least BURST_RECORDS of them since the worker
+# last looked) are a burst: formatted when it pauses, not while it lasts. A busy web
+# worker logs far fewer (2,600 a second in bench/compare_variants.py); a loop logs more.
+BURST_RATE = 20_000  # records per second
+BURST_RECORDS = 100
+MAX_DEFERRED_RECORDS = 5_000  # past this many queued, the worker formats whatever the rate
 RETRY_INITIAL = 0.25  # first back-off after a failed send, doubled up to RETRY_MAX
 RETRY_MAX = 1.0  # keeps "drain soon after Logstash returns" true after a long outage
 MAX_QUEUED_RECORDS = 50_000  # records between emit() and the worker: bounds memory

@@ -150,14 +150,40 @@ class DeliveryWorker(threading.Thread):
         # transaction and one send per window instead of per record. The worker wakes every
         # LINGER_SLICE, not per record: each wake-up costs a context switch and a GIL
         # hand-off, which cost request threads more than the formatting itself.
+        #
+        # While callers log in a burst (a loop), formatting takes the GIL from them for as
+        # long as their own calls take; so within the window, records that arrive that fast
+        # wait until the burst pauses or the window ends. The work is the same, done when
+        # the callers do not need the GIL, and nothing waits longer for the disk: the batch
+        # is buffered when the window ends either way.
         linger_until = time.monotonic() + limits.BATCH_LINGER
-        size = self._format_queued(texts, record, 0)
-        while (len(texts) < limits.BATCH_SIZE and size < limits.MAX_BATCH_BYTES
-               and not self._stopping.is_set()
-               and time.monotonic() + limits.LINGER_SLICE <= linger_until):
+        unformatted: logging.LogRecord | None = record
+        look = (_made_at(record), 0)  # the round's records arrived since this one was made
+        size = 0
+        while True:
+            window_open = (not self._stopping.is_set()
+                           and time.monotonic() + limits.LINGER_SLICE <= linger_until)
+            burst, look = self._burst_since(look)
+            if not (window_open and burst):
+                size = self._format_queued(texts, unformatted, size)
+                unformatted = None
+                look = (time.time(), self._records.qsize())
+            if (not window_open or len(texts) >= limits.BATCH_SIZE
+                    or size >= limits.MAX_BATCH_BYTES):
+                return texts
             time.sleep(limits.LINGER_SLICE)
-            size = self._format_queued(texts, None, size)
-        return texts
+
+    def _burst_since(self, look: tuple[float, int]) -> tuple[bool, tuple[float, int]]:
+        """Whether records arrived in a burst since `look` (a time and the queue's length
+        then), and the new look. Past MAX_DEFERRED_RECORDS queued it is never a burst: the
+        worker must keep up, or the queue would fill and records be dropped."""
+        then, before = look
+        now, queued = time.time(), self._records.qsize()
+        arrived = queued - before
+        burst = (arrived >= limits.BURST_RECORDS
+                 and queued < limits.MAX_DEFERRED_RECORDS
+                 and arrived >= limits.BURST_RATE * (now - then))
+        return burst, (now, queued)
 
     def _format_queued(
         self, texts: list[bytes], record: logging.LogRecord | None, size: int
@@ -214,3 +240,9 @@ class DeliveryWorker(threading.Thread):
             warn(f"Logstash unreachable ({exc}); buffering and retrying")
         self._retry_at = time.monotonic() + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, limits.RETRY_MAX)
+
+
+def _made_at(record: logging.LogRecord | None) -> float:
+    # None is the stop signal; a filter may have replaced `created` with anything.
+    created = getattr(record, "created", None)
+    return created if isinstance(created, (int, float)) else time.time()
