@@ -97,7 +97,7 @@ def render(model: dict[str, Any]) -> str:
         f"@card_lengths_by_prefix = {ruby_value(card['lengths_by_prefix'])}.freeze",
         f"@hex_id_min_length = {ruby_value(card['hex_id_min_length'])}",
         f"@hex_id_max_length = {ruby_value(card['hex_id_max_length'])}",
-        f"@uuid_group_lengths = {ruby_value(card['uuid_group_lengths'])}.freeze",
+        f"@hex_id_shapes = {ruby_value(card['hex_id_shapes'])}.freeze",
         f"@max_scanned_chars = {ruby_value(model['max_scanned_chars'])}",
         "@patterns = {",
         *(f"  {ruby_string(name)} => {ruby_pattern(pattern)},"

@@ -26,7 +26,7 @@ _GROUPS = re.compile(r"[0-9]+")
 # A UUID's dashes belong to the id around a digit run.
 _ID_CHARS = _HEX | {"-"}
 # What continues a word past an id (ASCII only, as the Logstash side reads bytes).
-_WORD_CHARS = frozenset(string.ascii_letters + string.digits)
+_WORD_CHARS_AND_DASH = frozenset(string.ascii_letters + string.digits + "-")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -85,52 +85,91 @@ def contains_card(digits: str, group_ends: list[int] | None = None) -> bool:
     return False
 
 
-def _inside_hex_id(match: re.Match[str]) -> bool:
-    """True if the run lies in a hex id or digest (request and trace ids, hashes): the whole
-    word around it is hex with a letter in it, HEX_ID_MIN_LENGTH to HEX_ID_MAX_LENGTH long,
-    and dash-free or a UUID. Random hex holds 13+ decimal digits in a row often enough to
-    matter (one request id in a few hundred)."""
+def _hex_ids_around(match: re.Match[str]) -> list[tuple[int, int]]:
+    """Where hex ids or digests (request and trace ids, hashes) overlap the run, as (start,
+    end) spans of the text. An id is one dash-free hex word of HEX_ID_MIN_LENGTH to
+    HEX_ID_MAX_LENGTH characters, or dash-joined hex words shaped as a UUID or a W3C
+    traceparent (model.HEX_ID_SHAPES); it has a hex letter and is not glued to more letters
+    or digits. Random hex holds 13+ decimal digits in a row often enough to matter (one id in
+    a few hundred)."""
     text, start, end = match.string, match.start(), match.end()
     if not all(char in _ID_CHARS for char in match.group(0)):
-        return False
-    limit = model.HEX_ID_MAX_LENGTH
+        return []
+    reach = model.HEX_ID_MAX_LENGTH
     left = start
-    while left > 0 and text[left - 1] in _ID_CHARS and end - left <= limit:
+    while left > 0 and text[left - 1] in _ID_CHARS and start - left < reach:
         left -= 1
     right = end
-    while right < len(text) and text[right] in _ID_CHARS and right - left <= limit:
+    while right < len(text) and text[right] in _ID_CHARS and right - end < reach:
         right += 1
-    # A dash at either end joins the id to a name ("req-<uuid>"); it is not part of the id.
-    while left < start and text[left] == "-":
-        left += 1
-    while right > end and text[right - 1] == "-":
-        right -= 1
-    word = text[left:right]
-    if (not model.HEX_ID_MIN_LENGTH <= len(word) <= limit
-            or (left > 0 and text[left - 1] in _WORD_CHARS)
-            or (right < len(text) and text[right] in _WORD_CHARS)):
-        return False  # too short, too long, or glued to more of a word: not a whole id
-    groups = tuple(len(group) for group in word.split("-"))
-    if len(groups) > 1 and groups != model.UUID_GROUP_LENGTHS:
-        return False
-    return any(char in _HEX_LETTERS for char in word)
+    # Where the scan stopped at a letter, a digit or a dash, the word goes on: no id can end
+    # there. (Inside the scanned stretch a dash separates words.)
+    open_left = left > 0 and text[left - 1] in _WORD_CHARS_AND_DASH
+    open_right = right < len(text) and text[right] in _WORD_CHARS_AND_DASH
+    words, position = [], left  # (start, end) of each dash-separated word
+    for word in text[left:right].split("-"):
+        words.append((position, position + len(word)))
+        position += len(word) + 1
+    first = next(i for i, (a, b) in enumerate(words) if a <= start < b)
+    last = next(i for i, (a, b) in enumerate(words) if a < end <= b)
+
+    def is_id(i: int, j: int, lengths_fit: bool) -> bool:
+        if not lengths_fit or (i == 0 and open_left) or (j == len(words) - 1 and open_right):
+            return False
+        return any(char in _HEX_LETTERS for char in text[words[i][0]:words[j][1]])
+
+    spans = [words[k] for k in range(first, last + 1) if is_id(
+        k, k, model.HEX_ID_MIN_LENGTH <= words[k][1] - words[k][0] <= model.HEX_ID_MAX_LENGTH)]
+    for shape in model.HEX_ID_SHAPES:
+        for i in range(max(0, first - len(shape) + 1), min(last, len(words) - len(shape)) + 1):
+            j = i + len(shape) - 1
+            if is_id(i, j, tuple(b - a for a, b in words[i:j + 1]) == shape):
+                spans.append((words[i][0], words[j][1]))
+    return spans
 
 
-def _mask(match: re.Match[str]) -> str:
+def _outside(match: re.Match[str], spans: list[tuple[int, int]]) -> list[str]:
+    """The parts of the run that no span covers."""
+    start = match.start()
+    covered = [False] * (match.end() - start)
+    for a, b in spans:
+        for position in range(max(a, start), min(b, match.end())):
+            covered[position - start] = True
     run = match.group(0)
+    pieces, piece = [], []
+    for char, inside in zip(run, covered, strict=True):
+        if inside:
+            if piece:
+                pieces.append("".join(piece))
+            piece = []
+        else:
+            piece.append(char)
+    if piece:
+        pieces.append("".join(piece))
+    return pieces
+
+
+def _holds_card(run: str) -> bool:
     groups = _GROUPS.findall(run.replace("%20", " "))
-    digits = "".join(groups)
     group_ends, total = [], 0
     for group in groups:
         total += len(group)
         group_ends.append(total)
-    if not _inside_hex_id(match) and contains_card(digits, group_ends):
+    return bool(groups) and contains_card("".join(groups), group_ends)
+
+
+def _mask(match: re.Match[str]) -> str:
+    # Digits inside an id are the id's: only what lies outside every id can be a card.
+    ids = _hex_ids_around(match)
+    pieces = _outside(match, ids) if ids else [match.group(0)]
+    if any(_holds_card(piece) for piece in pieces):
         return model.REDACTED
-    return run
+    return match.group(0)
 
 
 # A whole string that is a hex id or digest (the commonest long-digit string in an event).
-HEX_ID_TEXT = re.compile(rf"(?=[0-9]*[a-fA-F])[0-9a-fA-F]{{{model.HEX_ID_MIN_LENGTH},}}")
+HEX_ID_TEXT = re.compile(
+    rf"(?=[0-9]*[a-fA-F])[0-9a-fA-F]{{{model.HEX_ID_MIN_LENGTH},{model.HEX_ID_MAX_LENGTH}}}")
 
 
 # Thirteen digits, each at most two separator characters from the next: most text has no
