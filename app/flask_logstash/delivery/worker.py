@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -154,8 +155,9 @@ class DeliveryWorker(threading.Thread):
         # While callers log in a burst (a loop), formatting takes the GIL from them for as
         # long as their own calls take; so within the window, records that arrive that fast
         # wait until the burst pauses or the window ends. The work is the same, done when
-        # the callers do not need the GIL, and nothing waits longer for the disk: the batch
-        # is buffered when the window ends either way.
+        # the callers do not need the GIL. A burst shorter than a batch reaches the disk when
+        # the window ends, as before; a longer one keeps up to MAX_DEFERRED_RECORDS in
+        # memory for a few windows more (docs/logging.md, crash window).
         linger_until = time.monotonic() + limits.BATCH_LINGER
         unformatted: logging.LogRecord | None = record
         look = (_made_at(record), 0)  # the round's records arrived since this one was made
@@ -243,6 +245,12 @@ class DeliveryWorker(threading.Thread):
 
 
 def _made_at(record: logging.LogRecord | None) -> float:
-    # None is the stop signal; a filter may have replaced `created` with anything.
+    # None is the stop signal; a filter may have replaced `created` with anything, and an
+    # exception here would lose the record already taken from the queue.
     created = getattr(record, "created", None)
-    return created if isinstance(created, (int, float)) else time.time()
+    if isinstance(created, (int, float)):
+        with contextlib.suppress(OverflowError):  # an int beyond any float (10**400)
+            made = float(created)
+            if math.isfinite(made):
+                return made
+    return time.time()

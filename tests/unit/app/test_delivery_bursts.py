@@ -152,7 +152,8 @@ def test_a_stopping_worker_formats_at_once_whatever_the_pace(run_round):
     assert set(formatted_at.values()) == {clock.start}
 
 
-@pytest.mark.parametrize("created", [None, "yesterday", float("nan"), float("inf"), "missing"])
+@pytest.mark.parametrize("created", [None, "yesterday", float("nan"), float("inf"), 10 ** 400,
+                                     -(2 ** 1100), "missing"])
 def test_a_record_with_a_strange_creation_time_is_still_formatted(run_round, created):
     # A filter may replace `created`; the burst check must not fail the round, which would
     # lose the records it had already taken from the queue.
