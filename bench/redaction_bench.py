@@ -30,6 +30,7 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT), str(ROOT / "bench")]
 
 from logging_bench import bench_calling_thread  # noqa: E402
 
+from flask_logstash.captured import CAPTURED  # noqa: E402
 from flask_logstash.ecs_formatter import EcsEventFormatter  # noqa: E402
 from flask_logstash.redaction import Redactor  # noqa: E402
 from flask_logstash.settings import LoggingSettings  # noqa: E402
@@ -144,13 +145,18 @@ def cost_rows(redactor_class, n: int) -> list[str]:
     rows = []
     for label, record in (("app event", typical_record()), ("access event", access_record())):
         context, counter = record.request_context, iter(range(10**9))
+        message, args = record.msg, record.args
 
-        def build(record=record, context=context, counter=counter, cold=False):
+        def build(record=record, context=context, counter=counter, cold=False,
+                  message=message, args=args):
             # A new context dict and new numbers in the message and query per event: the
             # formatter caches a request's redacted context and the redactor remembers
-            # clean strings, so repeating one event would measure the caches.
+            # clean strings, so repeating one event would measure the caches. Formatting
+            # freezes the message (args become None) and keeps what it captured on the
+            # record, so each event starts from the call's own message and arguments.
             number = next(counter)
-            record.args = (number, *record.args[1:])
+            record.msg, record.args = message, (number, *args[1:])
+            record.__dict__.pop(CAPTURED, None)
             record.request_context = {**context, "url": {"path": context["url"]["path"],
                                                          "query": f"page={number}&sort=asc"}}
             if cold and clean_cache is not None:

@@ -96,7 +96,7 @@ def render(model: dict[str, Any]) -> str:
         f"@card_max_digits = {ruby_value(card['max_digits'])}",
         f"@card_lengths_by_prefix = {ruby_value(card['lengths_by_prefix'])}.freeze",
         f"@hex_id_min_length = {ruby_value(card['hex_id_min_length'])}",
-        f"@hex_id_max_length = {ruby_value(card['hex_id_max_length'])}",
+        f"@hex_id_reach = {ruby_value(card['hex_id_reach'])}",
         f"@hex_id_shapes = {ruby_value(card['hex_id_shapes'])}.freeze",
         f"@max_scanned_chars = {ruby_value(model['max_scanned_chars'])}",
         "@patterns = {",

@@ -25,8 +25,9 @@ _HEX = frozenset("0123456789") | _HEX_LETTERS
 _GROUPS = re.compile(r"[0-9]+")
 # A UUID's dashes belong to the id around a digit run.
 _ID_CHARS = _HEX | {"-"}
-# What continues a word past an id (ASCII only, as the Logstash side reads bytes).
-_WORD_CHARS_AND_DASH = frozenset(string.ascii_letters + string.digits + "-")
+_ID_STRETCH = re.compile(r"[0-9a-fA-F-]*")
+# What glues a hex stretch to a longer word (ASCII only, as the Logstash side reads bytes).
+_NON_HEX_LETTERS = frozenset(string.ascii_letters) - _HEX_LETTERS
 
 
 def luhn_ok(digits: str) -> bool:
@@ -87,25 +88,21 @@ def contains_card(digits: str, group_ends: list[int] | None = None) -> bool:
 
 def _hex_ids_around(match: re.Match[str]) -> list[tuple[int, int]]:
     """Where hex ids or digests (request and trace ids, hashes) overlap the run, as (start,
-    end) spans of the text. An id is one dash-free hex word of HEX_ID_MIN_LENGTH to
-    HEX_ID_MAX_LENGTH characters, or dash-joined hex words shaped as a UUID or a W3C
-    traceparent (model.HEX_ID_SHAPES); it has a hex letter and is not glued to more letters
-    or digits. Random hex holds 13+ decimal digits in a row often enough to matter (one id in
-    a few hundred)."""
+    end) spans of the text. An id is one dash-free hex word of HEX_ID_MIN_LENGTH or more, or
+    dash-joined hex words shaped as a UUID or a W3C traceparent (model.HEX_ID_SHAPES), with
+    a hex letter and not glued to further letters. Random hex holds 13+ decimal digits in a
+    row often enough to matter (one id in a few hundred)."""
     text, start, end = match.string, match.start(), match.end()
     if not all(char in _ID_CHARS for char in match.group(0)):
         return []
-    reach = model.HEX_ID_MAX_LENGTH
-    left = start
-    while left > 0 and text[left - 1] in _ID_CHARS and start - left < reach:
-        left -= 1
-    right = end
-    while right < len(text) and text[right] in _ID_CHARS and right - end < reach:
-        right += 1
-    # Where the scan stopped at a letter, a digit or a dash, the word goes on: no id can end
-    # there. (Inside the scanned stretch a dash separates words.)
-    open_left = left > 0 and text[left - 1] in _WORD_CHARS_AND_DASH
-    open_right = right < len(text) and text[right] in _WORD_CHARS_AND_DASH
+    # Scanned in C (a reversed slice for the left side): this runs for every digit run.
+    reach = model.HEX_ID_REACH
+    left = start - _ID_STRETCH.match(text[max(0, start - reach):start][::-1]).end()
+    right = _ID_STRETCH.match(text, end, end + reach).end()
+    # A non-hex letter right next to the stretch glues it to a longer word (an id ends at a
+    # word's end); hex or a dash there only means the scan's reach ended.
+    open_left = left > 0 and text[left - 1] in _NON_HEX_LETTERS
+    open_right = right < len(text) and text[right] in _NON_HEX_LETTERS
     words, position = [], left  # (start, end) of each dash-separated word
     for word in text[left:right].split("-"):
         words.append((position, position + len(word)))
@@ -118,8 +115,8 @@ def _hex_ids_around(match: re.Match[str]) -> list[tuple[int, int]]:
             return False
         return any(char in _HEX_LETTERS for char in text[words[i][0]:words[j][1]])
 
-    spans = [words[k] for k in range(first, last + 1) if is_id(
-        k, k, model.HEX_ID_MIN_LENGTH <= words[k][1] - words[k][0] <= model.HEX_ID_MAX_LENGTH)]
+    spans = [words[k] for k in range(first, last + 1)
+             if is_id(k, k, words[k][1] - words[k][0] >= model.HEX_ID_MIN_LENGTH)]
     for shape in model.HEX_ID_SHAPES:
         for i in range(max(0, first - len(shape) + 1), min(last, len(words) - len(shape)) + 1):
             j = i + len(shape) - 1
@@ -168,8 +165,7 @@ def _mask(match: re.Match[str]) -> str:
 
 
 # A whole string that is a hex id or digest (the commonest long-digit string in an event).
-HEX_ID_TEXT = re.compile(
-    rf"(?=[0-9]*[a-fA-F])[0-9a-fA-F]{{{model.HEX_ID_MIN_LENGTH},{model.HEX_ID_MAX_LENGTH}}}")
+HEX_ID_TEXT = re.compile(rf"(?=[0-9]*[a-fA-F])[0-9a-fA-F]{{{model.HEX_ID_MIN_LENGTH},}}")
 
 
 # Thirteen digits, each at most two separator characters from the next: most text has no

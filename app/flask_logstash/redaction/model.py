@@ -80,12 +80,13 @@ CARD_LENGTHS_BY_PREFIX = (
 )
 CARD_SEPARATORS = (" ", "  ", "-", ".", "+", "\t", "%20")
 # A digit run is part of an id or a digest (request, trace and event ids are 32 hex digits),
-# not a card, when it lies in one dash-free hex word of 24 to 128 characters (SHA-512 is 128)
-# or in dash-joined hex words shaped as a UUID or a W3C traceparent, with a hex letter, not
-# glued to more letters or digits. A card with dashes or a word glued to it
-# ("4000-0000-0000-0000-006exp") is none of those.
+# not a card, when it lies in one dash-free hex word of 24 or more characters, or in
+# dash-joined hex words shaped as a UUID or a W3C traceparent, with a hex letter, not glued to
+# further letters. A card with dashes or a word glued to it ("4000-0000-0000-0000-006exp")
+# is none of those. The scan looks this far on each side of the run (a longer hex word counts
+# as a long id: the whole string `HEX_ID_TEXT` is one too).
 HEX_ID_MIN_LENGTH = 24
-HEX_ID_MAX_LENGTH = 128
+HEX_ID_REACH = 128
 HEX_ID_SHAPES = ((8, 4, 4, 4, 12), (2, 32, 16, 2))  # word lengths: UUID, traceparent
 
 # How much of one string is scanned. Longer strings are cut there (at the last delimiter
@@ -117,7 +118,7 @@ def as_dict() -> dict[str, Any]:
                                   for lo, hi, lengths in CARD_LENGTHS_BY_PREFIX],
             "separators": list(CARD_SEPARATORS),
             "hex_id_min_length": HEX_ID_MIN_LENGTH,
-            "hex_id_max_length": HEX_ID_MAX_LENGTH,
+            "hex_id_reach": HEX_ID_REACH,
             "hex_id_shapes": [list(shape) for shape in HEX_ID_SHAPES],
         },
         "max_scanned_chars": MAX_SCANNED_CHARS,
