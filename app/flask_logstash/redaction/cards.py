@@ -99,9 +99,14 @@ def _hex_ids_around(match: re.Match[str]) -> list[tuple[int, int]]:
     reach = model.HEX_ID_REACH
     left = start - _ID_STRETCH.match(text[max(0, start - reach):start][::-1]).end()
     right = _ID_STRETCH.match(text, end, end + reach).end()
+    # In URL-encoded text ("id%3D<uuid>") an escape's two hex digits are not the id's.
+    if left and text[left - 1] == "%" and left + 2 <= start:
+        left += 2
     # A non-hex letter right next to the stretch glues it to a longer word (an id ends at a
-    # word's end); hex or a dash there only means the scan's reach ended.
-    open_left = left > 0 and text[left - 1] in _NON_HEX_LETTERS
+    # word's end), except the x of a "0x" prefix; hex or a dash there only means the scan's
+    # reach ended.
+    open_left = (left > 0 and text[left - 1] in _NON_HEX_LETTERS
+                 and not (text[left - 1] in "xX" and left > 1 and text[left - 2] == "0"))
     open_right = right < len(text) and text[right] in _NON_HEX_LETTERS
     words, position = [], left  # (start, end) of each dash-separated word
     for word in text[left:right].split("-"):

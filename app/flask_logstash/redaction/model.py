@@ -87,7 +87,9 @@ CARD_SEPARATORS = (" ", "  ", "-", ".", "+", "\t", "%20")
 # as a long id: the whole string `HEX_ID_TEXT` is one too).
 HEX_ID_MIN_LENGTH = 24
 HEX_ID_REACH = 128
-HEX_ID_SHAPES = ((8, 4, 4, 4, 12), (2, 32, 16, 2))  # word lengths: UUID, traceparent
+# Word lengths: UUID, W3C traceparent, a trace id with its span id (Sentry's sentry-trace,
+# trace-span-sampled), and B3's single header (trace-span-sampled-parent span).
+HEX_ID_SHAPES = ((8, 4, 4, 4, 12), (2, 32, 16, 2), (32, 16), (32, 16, 1, 16))
 
 # How much of one string is scanned. Longer strings are cut there (at the last delimiter
 # before the cut, so a secret is never left half-scanned) and end with TRUNCATION_MARKER.

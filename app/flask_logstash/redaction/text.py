@@ -252,8 +252,8 @@ class TextRedactor:
 def _name_before(text: str, end: int, floor: int) -> tuple[str, bool] | None:
     """The name a separator at `end` belongs to, and whether it was quoted: read backwards
     over up to four blanks, a closing quote with up to three backslashes, then the name
-    (letters, digits, `_.[]-`). None if there is no name, or it is glued to `%` or `$` (the
-    middle of an encoded or templated name)."""
+    (letters, digits, `_.[]-`, any non-ASCII character). None if there is no name, or it is
+    glued to `%` or `$` (the middle of an encoded or templated name)."""
     index = end
     while index > floor and text[index - 1] in _BLANKS and end - index < _MAX_BLANKS:
         index -= 1
@@ -266,7 +266,10 @@ def _name_before(text: str, end: int, floor: int) -> tuple[str, bool] | None:
                and quote_at - index < _MAX_BACKSLASHES):
             index -= 1
     name_end = index
-    while index > floor and (text[index - 1].isalnum() or text[index - 1] in _NAME_PUNCTUATION):
+    # Any non-ASCII character counts as part of a name, as it does on the Logstash side
+    # (which reads bytes): a decoded "token%b3" is the name "token\ufffd", not no name.
+    while index > floor and (text[index - 1] >= "\x80" or text[index - 1].isalnum()
+                             or text[index - 1] in _NAME_PUNCTUATION):
         index -= 1
     if index == name_end or (index > 0 and text[index - 1] in "%$"):
         return None

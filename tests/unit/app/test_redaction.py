@@ -121,3 +121,10 @@ def test_a_callers_value_that_reads_like_a_marker_is_still_masked():
     for text in (str(TOO_DEEP), str(CIRCULAR), "[too deep]"):
         assert R.redact({"password": text, "token": [text]}) == {
             "password": REDACTED, "token": [REDACTED]}
+
+
+def test_a_name_ending_in_an_invalid_percent_escape_still_names_its_value():
+    # Decoded, "token%b3" is "token\ufffd"; the Logstash filter (bytes) reads the name
+    # "token" there, and so must the app (found by the Python/Ruby parity test).
+    for text in ("token%b3: Xq7vLm2pR9wT", "invalid token%25b3=Xq7vLm2pR9wT"):
+        assert "Xq7vLm2pR9wT" not in R.redact_text(text)
