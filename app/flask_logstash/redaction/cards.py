@@ -99,8 +99,9 @@ def _hex_ids_around(match: re.Match[str]) -> list[tuple[int, int]]:
     reach = model.HEX_ID_REACH
     left = start - _ID_STRETCH.match(text[max(0, start - reach):start][::-1]).end()
     right = _ID_STRETCH.match(text, end, end + reach).end()
-    # In URL-encoded text ("id%3D<uuid>") an escape's two hex digits are not the id's.
-    if left and text[left - 1] == "%" and left + 2 <= start:
+    # In URL-encoded text ("id%3D<uuid>", "%22<uuid>") an escape's two hex digits are not
+    # the id's, even where the digit run begins with them.
+    if left and text[left - 1] == "%" and left + 2 < end:
         left += 2
     # A non-hex letter right next to the stretch glues it to a longer word (an id ends at a
     # word's end), except the x of a "0x" prefix; hex or a dash there only means the scan's
@@ -112,7 +113,7 @@ def _hex_ids_around(match: re.Match[str]) -> list[tuple[int, int]]:
     for word in text[left:right].split("-"):
         words.append((position, position + len(word)))
         position += len(word) + 1
-    first = next(i for i, (a, b) in enumerate(words) if a <= start < b)
+    first = next(i for i, (_, b) in enumerate(words) if b > max(start, left))
     last = next(i for i, (a, b) in enumerate(words) if a < end <= b)
 
     def is_id(i: int, j: int, lengths_fit: bool) -> bool:
