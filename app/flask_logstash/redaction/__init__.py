@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask_logstash.captured import CIRCULAR, TOO_DEEP, Marker
+from flask_logstash.captured import CIRCULAR, TOO_DEEP
 from flask_logstash.redaction.cards import contains_card
 from flask_logstash.redaction.keys import KeyMatcher
 from flask_logstash.redaction.model import REDACTED
@@ -33,7 +33,6 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 # The capture layer's own markers (captured.py) say why a value is missing and carry nothing of
 # the caller's: an operator should still see that a credentials dict was cut for depth.
 _KEPT_UNDER_SENSITIVE_NAMES = (None, "", True, False, TOO_DEEP, CIRCULAR)
-_KEPT_TYPES = (type(None), str, bool, Marker)
 # Types the serialiser (orjson) writes natively and that carry no free text.
 _NATIVE = (datetime.datetime, datetime.date, datetime.time, uuid.UUID)
 # The shortest text a pattern can match ("pw=x", "a:b@"); shorter strings are skipped.
@@ -156,7 +155,6 @@ def _mask_all(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_mask_all(item) for item in value]
     # Compared with their types too: a caller's "[too deep]" is text, not the marker.
-    if type(value) in _KEPT_TYPES and any(
-            type(value) is type(kept) and value == kept for kept in _KEPT_UNDER_SENSITIVE_NAMES):
+    if any(type(value) is type(kept) and value == kept for kept in _KEPT_UNDER_SENSITIVE_NAMES):
         return value
     return REDACTED
