@@ -21,16 +21,13 @@ import argparse
 import datetime
 import json
 import logging
-import multiprocessing
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -42,7 +39,14 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "app")]
 
-from load import closed_loop, free_port, server_cpu_seconds  # noqa: E402
+from load import (  # noqa: E402
+    LineCounter,
+    closed_loop,
+    count_lines,
+    free_port,
+    server_cpu_seconds,
+    wait_for,
+)
 from variants import PROBES, SERVED, VARIANTS, Sinks, create_variant_app  # noqa: E402
 
 ALTERNATIVES = ("stock_async", "ecs_stdout", "queue_file")
@@ -52,70 +56,6 @@ EVENTS_PER_REQUEST = 2  # the access event and "listed N items"
 GOAL_P99 = 1.05
 GOAL_CPU = 1.10
 GOAL_CALL = 2.0
-
-
-# -- a Logstash stand-in that only counts lines, in its own process -------------------------
-def _count_lines(port_out: Any, count: Any, ready: Any) -> None:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    port_out.value = server.getsockname()[1]
-    ready.set()
-
-    def read(conn: socket.socket) -> None:
-        with conn:
-            while chunk := conn.recv(1 << 16):
-                n = chunk.count(b"\n")
-                if n:
-                    with count.get_lock():
-                        count.value += n
-
-    while True:
-        conn, _ = server.accept()
-        threading.Thread(target=read, args=(conn,), daemon=True).start()
-
-
-class LineCounter:
-    """Counts newline-terminated events sent to it; runs in a child process, so its work
-    does not compete with the benchmark's clients for their GIL."""
-
-    def __enter__(self) -> LineCounter:
-        ctx = multiprocessing.get_context("fork")
-        self._port, self._count, ready = ctx.Value("i", 0), ctx.Value("q", 0), ctx.Event()
-        self._proc = ctx.Process(target=_count_lines, args=(self._port, self._count, ready),
-                                 daemon=True)
-        self._proc.start()
-        ready.wait(10)
-        return self
-
-    @property
-    def port(self) -> int:
-        return self._port.value
-
-    @property
-    def count(self) -> int:
-        return self._count.value
-
-    def __exit__(self, *exc: object) -> None:
-        self._proc.kill()
-        self._proc.join(5)
-
-
-def count_lines(path: Path) -> int:
-    try:
-        with path.open("rb") as f:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    except FileNotFoundError:
-        return 0
-
-
-def wait_for(get: Callable[[], int], target: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    value = get()
-    while value < target and time.monotonic() < deadline:
-        time.sleep(0.02)
-        value = get()
-    return value
 
 
 # -- the sample API under gunicorn ----------------------------------------------------------
