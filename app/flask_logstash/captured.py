@@ -60,6 +60,16 @@ class Internal(Owned):
     formatter merges it without the redaction walk, a third of an access event's cost."""
 
 
+class RequestContext(dict):  # type: ignore[type-arg]
+    """A request's ECS fields as request_context builds them: nested dicts of text under
+    names this package chose. The formatter redacts only its text (no name is sensitive),
+    unless an operator configured names of their own. `generated_id` is a request id this
+    package made from random bytes: it carries nothing of the client's and is not scanned."""
+
+    __slots__ = ("generated_id",)
+    generated_id: str | None  # set by whoever builds one (no __init__: this runs per request)
+
+
 def safe_repr(value: Any) -> str:
     try:
         text = repr(value)

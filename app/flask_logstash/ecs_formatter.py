@@ -27,6 +27,7 @@ from flask_logstash.captured import (
     GENERATED_ID,
     SEQUENCE,
     Internal,
+    RequestContext,
     capture_fields,
     freeze_message,
     keep_unformatted_message,
@@ -118,10 +119,13 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
     def __init__(self, settings: LoggingSettings) -> None:
         super().__init__(message_type="flask", extra_prefix=None, ensure_ascii=False)
         self._redactor = Redactor(settings.redact_extra_keys)
-        # The access event's own fields carry no caller text, but an operator's configured
-        # names apply to every key (docs/logging.md): with any configured, they are walked.
+        # The access event's own fields carry no caller text, and the request context's and
+        # the message's names are this package's and never sensitive: their names are not
+        # checked, only their text is scanned. An operator's configured names apply to every
+        # key (docs/logging.md): with any configured, everything gets the full walk.
         self._trust_internal = not tuple(settings.redact_extra_keys)
-        self._context_cache: tuple[dict[str, Any] | None, dict[str, Any]] = (None, {})
+        self._context_cache: tuple[dict[str, Any] | None, dict[str, Any], frozenset[str]] = (
+            None, {}, frozenset())
         self._static = {
             "ecs": {"version": ECS_VERSION},
             "service": {
@@ -205,16 +209,26 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
             event["event"]["sequence"] = sequence
         context = getattr(record, "request_context", None)
         if context:
-            for key, value in self._redacted_context(context).items():
-                if key in event:  # only a context key named like a static part
-                    _own(event, shared, key)
-                    merge(event, {key: value})
-                else:
-                    event[key] = value
-                    shared.add(key)
+            redacted, keys = self._redacted_context(context)
+            if keys.isdisjoint(event):  # always, unless a caller's context names a static part
+                event.update(redacted)
+                shared |= keys
+            else:
+                for key, value in redacted.items():
+                    if key in event:
+                        _own(event, shared, key)
+                        merge(event, {key: value})
+                    else:
+                        event[key] = value
+                        shared.add(key)
         # Later parts win: the message, then the caller's ECS fields, then the exception.
         redact_into = self._redactor.redact_into
-        redact_into(event, {"message": record.msg})
+        message = record.msg
+        if type(message) is str and self._trust_internal:
+            # What redact_into would do for this one name, which no built-in rule masks.
+            event["message"] = self._redactor.redact_text(message)
+        else:
+            redact_into(event, {"message": message})
         if ecs:
             for key in shared.intersection(ecs):
                 _own(event, shared, key)
@@ -254,15 +268,37 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 keep_unformatted_message(record, exc)
         return capture_fields(record)
 
-    def _redacted_context(self, context: dict[str, Any]) -> dict[str, Any]:
-        # A request's records share one context dict, never mutated after it was built, so
-        # its redacted form is computed once and reused for the request's next records.
-        # The cache holds the dict itself, so an identity match cannot be a recycled id.
-        cached, redacted = self._context_cache
+    def _redacted_context(self, context: dict[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+        """The context redacted, and its top-level names.
+
+        A request's records share one context dict, never mutated after it was built, so
+        its redacted form is computed once and reused for the request's next records.
+        The cache holds the dict itself, so an identity match cannot be a recycled id.
+        """
+        cached, redacted, keys = self._context_cache
         if cached is not context:
-            redacted = self._redactor.redact(context)
-            self._context_cache = (context, redacted)
-        return redacted
+            if type(context) is RequestContext and self._trust_internal:
+                redacted = _redact_texts(context, self._redactor, context.generated_id)
+            else:
+                redacted = self._redactor.redact(context)
+            keys = frozenset(redacted)
+            self._context_cache = (context, redacted, keys)
+        return redacted, keys
+
+
+def _redact_texts(fields: dict[str, Any], redactor: Redactor,
+                  generated: str | None) -> dict[str, Any]:
+    """A copy of a RequestContext's nested dicts of text with every text redacted except
+    `generated` (compared by identity: a client's equal text is still scanned)."""
+    copied: dict[str, Any] = {}
+    for key, value in fields.items():
+        if type(value) is str:
+            copied[key] = value if value is generated else redactor.redact_text(value)
+        elif type(value) is dict:
+            copied[key] = _redact_texts(value, redactor, generated)
+        else:  # request_context builds none; were one added, it gets the full walk
+            copied[key] = redactor.redact(value)
+    return copied
 
 
 def _shrink(event: dict[str, Any], size: int) -> dict[str, Any]:

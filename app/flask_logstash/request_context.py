@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from flask_logstash.captured import Internal
+from flask_logstash.captured import Internal, RequestContext
 from flask_logstash.ecs_formatter import ACCESS_DATASET
 from flask_logstash.ids import new_id
 from flask_logstash.settings import IpNetwork, LoggingSettings
@@ -92,13 +92,15 @@ def _in(address: str, networks: tuple[IpNetwork, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
-def _build_context(settings: LoggingSettings) -> dict[str, Any]:
+def _build_context(settings: LoggingSettings) -> RequestContext:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = incoming if _REQUEST_ID.match(incoming) else new_id()
-    context: dict[str, Any] = {
-        "http": {"request": {"id": request_id, "method": request.method}},
-        "url": {"path": request.path},
-    }
+    generated = None if _REQUEST_ID.match(incoming) else new_id()
+    request_id = generated or incoming
+    context = RequestContext(
+        http={"request": {"id": request_id, "method": request.method}},
+        url={"path": request.path},
+    )
+    context.generated_id = generated
     if request.query_string:
         context["url"]["query"] = request.query_string.decode("latin-1")
     if request.url_rule is not None:

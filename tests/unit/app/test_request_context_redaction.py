@@ -1,0 +1,104 @@
+"""The request context's short redaction path (text only, the generated id unscanned) gives
+exactly what the full walk gives, for whatever a client sends; names an operator configured
+still apply to it."""
+
+import string
+from urllib.parse import quote
+
+from flask import Flask
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from flask_logstash.captured import RequestContext
+from flask_logstash.ecs_formatter import EcsEventFormatter
+from flask_logstash.redaction import REDACTED, Redactor
+from flask_logstash.request_context import _build_context
+from flask_logstash.settings import LoggingSettings
+from tests.corpus import benign_values, secret_shapes
+
+SETTINGS = LoggingSettings()
+APP = Flask(__name__)
+APP.add_url_rule("/items/<path:rest>", "items", lambda rest: "")
+SECRET_TEXTS = sorted({shape.text for shape in secret_shapes()})
+ID_CHARS = string.ascii_letters + string.digits + "._:-"
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80)
+
+
+def texts():
+    """Generated text, the corpus's secrets and benign values, and pieces of both."""
+    corpus = st.sampled_from(SECRET_TEXTS + benign_values())
+    return st.one_of(HEADER_TEXT, corpus,
+                     st.tuples(HEADER_TEXT, corpus, HEADER_TEXT).map("".join))
+
+
+def context_for(path, query, headers):
+    # A header value has no line breaks on the wire (RFC 9110, 5.5); werkzeug refuses them.
+    headers = {name: " ".join(value.splitlines()) for name, value in headers.items()}
+    with APP.test_request_context(path, query_string=query, headers=headers):
+        return _build_context(SETTINGS)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    path=texts(), query=texts(), agent=texts(),
+    request_id=st.one_of(st.text(ID_CHARS, min_size=1, max_size=40), texts()),
+    traceparent=st.one_of(texts(), st.from_regex(
+        r"\A00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]\Z")),
+)
+@example(path="x", query="", agent="", request_id="4111111111111111", traceparent="")
+@example(path="x", query="", agent="", request_id="not valid!", traceparent="")
+def test_the_short_path_gives_what_the_full_walk_gives(path, query, agent, request_id,
+                                                        traceparent):
+    context = context_for(
+        "/items/" + quote(path, safe="/"), quote(query, safe="=&%/:;+,@"),
+        {"User-Agent": agent, "X-Request-ID": request_id, "traceparent": traceparent})
+    assert type(context) is RequestContext  # else the test would compare the full walk twice
+    short, keys = EcsEventFormatter(SETTINGS)._redacted_context(context)
+    assert short == Redactor().redact(dict(context))
+    assert keys == set(context)
+
+
+def test_a_client_request_id_is_scanned_and_a_generated_one_is_kept_as_made():
+    card = context_for("/items/a", "", {"X-Request-ID": "4111111111111111"})
+    assert card.generated_id is None
+    short, _ = EcsEventFormatter(SETTINGS)._redacted_context(card)
+    assert short["http"]["request"]["id"] == REDACTED
+    made = context_for("/items/a", "", {"X-Request-ID": "bad id!"})
+    assert made.generated_id == made["http"]["request"]["id"]
+    short, _ = EcsEventFormatter(SETTINGS)._redacted_context(made)
+    assert short["http"]["request"]["id"] is made.generated_id
+
+
+def test_a_client_text_equal_to_the_generated_id_is_still_scanned():
+    # The exemption is for the object this package made, not for text that reads the same.
+    context = RequestContext(http={"request": {"id": "4111111111111111"}},
+                             user_agent={"original": "4111111111111111"})
+    context.generated_id = "".join(["4111", "111111111111"])  # equal, not the same object
+    short, _ = EcsEventFormatter(SETTINGS)._redacted_context(context)
+    assert short["user_agent"]["original"] == REDACTED
+    assert short["http"]["request"]["id"] == REDACTED
+
+
+def test_names_an_operator_configured_apply_to_the_context():
+    context = context_for("/items/a", "", {"User-Agent": "curl/8.0"})
+    configured = EcsEventFormatter(LoggingSettings(redact_extra_keys=("user_agent",)))
+    short, _ = configured._redacted_context(context)
+    assert short["user_agent"] == {"original": REDACTED}
+    assert EcsEventFormatter(SETTINGS)._redacted_context(context)[0]["user_agent"] == {
+        "original": "curl/8.0"}
+
+
+def test_a_context_naming_a_static_part_merges_into_a_copy_of_it():
+    import json
+    import logging
+
+    formatter = EcsEventFormatter(LoggingSettings(service_name="orders"))
+    record = logging.LogRecord("a", logging.INFO, __file__, 1, "m", None, None)
+    record.request_context = {"service": {"node": {"name": "n1"}}, "url": {"path": "/a"}}
+    merged = json.loads(formatter.format_line(record))
+    assert merged["service"]["name"] == "orders"
+    assert merged["service"]["node"] == {"name": "n1"}
+    assert merged["url"] == {"path": "/a"}
+    plain = json.loads(formatter.format_line(
+        logging.LogRecord("a", logging.INFO, __file__, 1, "m", None, None)))
+    assert "node" not in plain["service"]  # the shared static part was not written into
