@@ -16,6 +16,13 @@ every event is formatted and sent (to a counting receiver outside valgrind) befo
 ends. The difference of the two counts divided by 2n is one request's instructions: start-up,
 imports and shutdown cancel out.
 
+With `--served`, the same for the app under gunicorn (1 worker x 4 threads, as the sample
+configures its threads), served over loopback HTTP to 4 clients: every instruction of the
+gunicorn master and worker, valgrind following the fork. HTTP parsing and the socket work are
+in the denominator there, as in compare_variants.py; the kernel's share of the socket work
+is not (valgrind counts instructions in user space only), so a ratio here is somewhat above
+the CPU ratio of the same code.
+
 What it does not see: time. A cache miss, a GIL hand-off or a context switch costs no
 instruction here but costs time on a real server, and valgrind runs one thread at a time. So
 this is the floor of what each variant costs; compare_variants.py says what it costs served.
@@ -27,16 +34,19 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "app")]
 
-from load import LineCounter, count_lines, wait_for  # noqa: E402
+from load import LineCounter, closed_loop, count_lines, free_port, wait_for  # noqa: E402
 from variants import VARIANTS  # noqa: E402
 
 DEFAULT_VARIANTS = ("off", "null", "flask_logstash", "flask_logstash_memory", "handoff_only")
@@ -99,9 +109,55 @@ def count_run(variant: str, requests: int, counter: LineCounter) -> int:
         return int(found.group(1).replace(",", ""))
 
 
-def per_request(variant: str, requests: int, counter: LineCounter) -> float:
-    small = count_run(variant, requests, counter)
-    large = count_run(variant, 3 * requests, counter)
+def served_count_run(variant: str, requests: int, counter: LineCounter) -> int:
+    """Instructions of gunicorn's master and worker serving `requests` (plus warm-up)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-ir-") as workdir:
+        env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=f"{BENCH}{os.pathsep}{ROOT / 'app'}",
+                   PORT=str(port), GUNICORN_WORKERS="1", GUNICORN_THREADS="4",
+                   GUNICORN_TIMEOUT="600",  # valgrind is ~50x slower than the heartbeat expects
+                   GUNICORN_LOG_LEVEL="warning", BENCH_VARIANT=variant,
+                   LOGSTASH_HOST="127.0.0.1", LOGSTASH_PORT=str(counter.port),
+                   LOG_BUFFER_DIR=workdir, BENCH_LOG_FILE=str(Path(workdir) / "queue.ndjson"))
+        before = counter.count
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
+             "--cachegrind-out-file=/dev/null", f"--log-file={workdir}/valgrind.%p",
+             sys.executable, "-m", "gunicorn", "-c", str(BENCH / "gunicorn_bench.conf.py"),
+             "variants_wsgi:app"],
+            cwd=ROOT / "app", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/api/items"
+        try:
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(url, timeout=5).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            else:
+                raise RuntimeError(f"{variant}: gunicorn under valgrind did not start")
+            closed_loop(url, WARM_UP, 4, timeout=60)
+            closed_loop(url, requests, 4, timeout=60)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(300)
+        if variant in _TO_RECEIVER:
+            expected = EVENTS_PER_REQUEST * (1 + WARM_UP + requests)
+            delivered = wait_for(lambda: counter.count - before, expected, 30)
+            if delivered < expected:
+                raise RuntimeError(f"{variant}: {delivered} of {expected} events delivered")
+        total = 0
+        for log in Path(workdir).glob("valgrind.*"):
+            found = _REFS.search(log.read_text())
+            if found:  # a process that exec'd something else leaves a log without a total
+                total += int(found.group(1).replace(",", ""))
+        return total
+
+
+def per_request(variant: str, requests: int, counter: LineCounter, served: bool) -> float:
+    run = served_count_run if served else count_run
+    small = run(variant, requests, counter)
+    large = run(variant, 3 * requests, counter)
     return (large - small) / (2 * requests)
 
 
@@ -115,6 +171,8 @@ def main() -> None:
                         help="n: runs of n and 3n requests per variant (default 1000)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--served", action="store_true",
+                        help="under gunicorn over HTTP instead of WSGI calls in one process")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     variants = args.variants.split(",")
@@ -126,7 +184,7 @@ def main() -> None:
     figures: dict[str, float] = {}
     with LineCounter() as counter:
         for variant in variants:
-            figures[variant] = per_request(variant, args.requests, counter)
+            figures[variant] = per_request(variant, args.requests, counter, args.served)
             print(f"{variant:<22} {figures[variant]:>12,.0f} instructions/request",
                   file=sys.stderr, flush=True)
     off = figures["off"]
@@ -136,7 +194,8 @@ def main() -> None:
         print(f"| {variant} | {value:,.0f} | {value - off:+,.0f} | {value / off:.3f} |")
     if args.json:
         args.json.write_text(json.dumps(
-            {"requests": args.requests, "instructions_per_request": figures}, indent=2) + "\n")
+            {"requests": args.requests, "served": args.served,
+             "instructions_per_request": figures}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
