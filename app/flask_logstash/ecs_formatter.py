@@ -102,14 +102,15 @@ def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in source.items():
         # The Mapping ABC check is slow and most values are plain text, numbers or dicts:
         # it runs only for types those fast checks do not settle.
-        is_mapping = isinstance(value, dict) or (
-            type(value) not in _NOT_MAPPINGS and isinstance(value, Mapping)
-        )
-        current = target.get(key)
-        if is_mapping and isinstance(current, dict):
-            merge(current, value)
+        kind = type(value)
+        if kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping)):
+            current = target.get(key)
+            if isinstance(current, dict):
+                merge(current, value)
+            else:
+                target[key] = merge({}, value)
         else:
-            target[key] = merge({}, value) if is_mapping else value
+            target[key] = value
     return target
 
 

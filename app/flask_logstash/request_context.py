@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import sys
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -32,6 +33,7 @@ _current: ContextVar[dict[str, Any] | None] = ContextVar("flask_logstash_request
 _started: ContextVar[int] = ContextVar("flask_logstash_started", default=0)
 
 access_logger = logging.getLogger("flask_logstash.access")
+_SOURCE_FILE = sys._getframe().f_code.co_filename  # as findCaller names it (co_filename)
 error_logger = logging.getLogger("flask_logstash.errors")
 
 
@@ -161,11 +163,15 @@ def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
         })
         if response.content_length is not None:
             access_event["http"]["response"]["body"] = {"bytes": response.content_length}
-        access_logger.log(
-            _level_for(status),
-            "%s %s %s %.1fms", request.method, request.path, status, duration / 1e6,
-            extra={"ecs": access_event},
-        )
+        level = _level_for(status)
+        if access_logger.isEnabledFor(level):
+            # Logger.log without its findCaller's walk: the caller is this line. (The frame
+            # is not kept in a local: it would hold itself, and the request, in a cycle.)
+            access_logger.handle(access_logger.makeRecord(
+                access_logger.name, level, _SOURCE_FILE, sys._getframe().f_lineno,
+                "%s %s %s %.1fms", (request.method, request.path, status, duration / 1e6),
+                None, "_finish", {"ecs": access_event},
+            ))
         return response
 
     @app.teardown_request

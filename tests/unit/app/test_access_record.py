@@ -1,0 +1,84 @@
+"""The access event is made as Logger.log would make it (without its caller search): the
+logger's level, filters, `disabled` flag and record factory all apply, and the record says
+it comes from the package's after-request hook."""
+
+import logging
+
+import pytest
+from flask import Flask
+
+from flask_logstash import request_context
+from flask_logstash.request_context import access_logger, install_request_hooks
+from flask_logstash.settings import LoggingSettings
+
+
+class Keep(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def keep():
+    handler = Keep()
+    old = access_logger.level, access_logger.disabled, list(access_logger.filters)
+    access_logger.addHandler(handler)
+    access_logger.setLevel(logging.INFO)
+    yield handler
+    access_logger.removeHandler(handler)
+    access_logger.level, access_logger.disabled, access_logger.filters = old[0], old[1], old[2]
+
+
+def serve(path="/ok"):
+    app = Flask(__name__)
+    install_request_hooks(app, LoggingSettings())
+    app.add_url_rule("/ok", "ok", lambda: "fine")
+    return app.test_client().get(path)
+
+
+def test_the_record_names_the_hook_that_made_it(keep):
+    serve()
+    (record,) = keep.records
+    assert record.pathname == request_context.__file__
+    assert record.funcName == "_finish"
+    assert record.module == "request_context"
+    source = open(record.pathname, encoding="utf-8").read().splitlines()
+    assert "access_logger" in source[record.lineno - 1] or "access_logger" in source[
+        record.lineno - 2]
+    assert record.getMessage().startswith("GET /ok 200 ")
+
+
+def test_level_filters_and_disabled_apply(keep):
+    access_logger.setLevel(logging.WARNING)
+    serve()
+    assert keep.records == []  # a 200 is INFO
+    serve("/missing")
+    assert [r.levelno for r in keep.records] == [logging.WARNING]
+    access_logger.setLevel(logging.INFO)
+    access_logger.addFilter(lambda record: record.ecs["http"]["response"]["status_code"] != 200)
+    serve()
+    assert len(keep.records) == 1
+    access_logger.filters.clear()
+    access_logger.disabled = True
+    serve("/missing")
+    assert len(keep.records) == 1
+
+
+def test_a_record_factory_is_used(keep):
+    made = []
+    original = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = original(*args, **kwargs)
+        made.append(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        serve()
+    finally:
+        logging.setLogRecordFactory(original)
+    assert made and made[-1] is keep.records[-1]
