@@ -268,3 +268,14 @@ def test_an_oversized_event_whose_flask_field_is_not_an_object_is_still_formatte
         line = FORMATTER.format_line(record)
         assert len(line) <= MAX_EVENT_BYTES + 1
         assert "event_truncated" in json.loads(line)["tags"]
+
+
+def test_keys_that_are_not_text_still_serialise_with_orjson():
+    # Only a caller's own request_context extra reaches the serialiser uncaptured; orjson's
+    # mode for such keys is taken only when needed, and the text stays UTF-8, not escaped.
+    line = FORMATTER.format_line(make_record(
+        "café", request_context={"labels": {1: "un", 2.5: "deux", None: "rien"}}))
+    assert "café".encode() in line
+    event = json.loads(line)
+    assert event["labels"] == {"1": "un", "2.5": "deux", "null": "rien"}
+    assert "tags" not in event  # not the fallback event
