@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 
 _POOL_BYTES = 4096
 _ID_BYTES = 16
@@ -17,31 +18,40 @@ _ID_BYTES = 16
 class _IdPool:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pool = memoryview(b"")
-        self._offset = 0
+        self._ids: Iterator[str] = iter(())
         self._pid = -1
 
     def new_id(self) -> str:
+        # next() on a list iterator is one C call under the GIL: two threads never get the
+        # same id, and a thread still holding the pool another thread has just replaced
+        # takes the next unused id of that old pool, or nothing and refills. No lock here:
+        # it cost as much as the rest of the id.
+        # A forked child must never hand out the ids left in its parent's pool; the pid
+        # check also covers a C-level fork, which runs no after-fork hook.
+        if self._pid == os.getpid():
+            taken = next(self._ids, None)
+            if taken is not None:
+                return taken
+        return self._refill()
+
+    def _refill(self) -> str:
         with self._lock:
-            # A forked child must never hand out the ids left in its parent's pool.
-            # The pid check also covers a C-level fork, which runs no after-fork hook.
-            if self._offset + _ID_BYTES > len(self._pool) or self._pid != os.getpid():
-                self._pool = memoryview(os.urandom(_POOL_BYTES))
-                self._offset = 0
-                self._pid = os.getpid()
-            start = self._offset
-            self._offset = start + _ID_BYTES
-            # Sliced under the lock: another thread may replace the pool as soon as it is
-            # released, and `start` would then index the new pool, where a third thread gets
-            # the same slot.
-            return self._pool[start:start + _ID_BYTES].hex()
+            text = os.urandom(_POOL_BYTES).hex()
+            width = 2 * _ID_BYTES
+            ids = iter([text[i:i + width] for i in range(0, len(text), width)])
+            # Ours is taken before the pool is published: once it is, other threads (which
+            # take no lock) may empty it before this line runs again.
+            taken = next(ids)
+            self._ids = ids
+            self._pid = os.getpid()
+            return taken
 
     def after_fork_in_child(self) -> None:
         # A thread of the parent (the delivery thread makes event ids) may have held the lock
         # at the fork; in the child that thread is gone and the lock would never be released.
         self._lock = threading.Lock()
-        self._pool = memoryview(b"")
-        self._offset = 0
+        self._ids = iter(())
+        self._pid = -1
 
 
 _pool = _IdPool()
