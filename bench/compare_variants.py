@@ -46,6 +46,7 @@ from load import (  # noqa: E402
     free_port,
     server_cpu_seconds,
     wait_for,
+    wait_until_serving,
 )
 from variants import PROBES, SERVED, VARIANTS, Sinks, create_variant_app  # noqa: E402
 
@@ -112,16 +113,8 @@ def served_run(variant: str, round_no: int, requests: int, counter: LineCounter)
 def _load(variant: str, round_no: int, requests: int, master: int, port: int,
           delivered: Callable[[], int]) -> ServedRun:
     url = f"http://127.0.0.1:{port}/api/items"
-    served = 0
-    for _ in range(400):
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            served += 1
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError(f"gunicorn with variant {variant} did not start")
+    wait_until_serving(url, 30)
+    served = 1
     for _ in range(200):  # warm-up: imports, connections, caches
         urllib.request.urlopen(url, timeout=5).close()
         served += 1

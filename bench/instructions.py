@@ -38,15 +38,20 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT / "app")]
 
-from load import LineCounter, closed_loop, count_lines, free_port, wait_for  # noqa: E402
+from load import (  # noqa: E402
+    LineCounter,
+    closed_loop,
+    count_lines,
+    free_port,
+    wait_for,
+    wait_until_serving,
+)
 from variants import VARIANTS  # noqa: E402
 
 DEFAULT_VARIANTS = ("off", "null", "flask_logstash", "flask_logstash_memory", "handoff_only")
@@ -128,14 +133,7 @@ def served_count_run(variant: str, requests: int, counter: LineCounter) -> int:
             cwd=ROOT / "app", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/api/items"
         try:
-            for _ in range(600):
-                try:
-                    urllib.request.urlopen(url, timeout=5).close()
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            else:
-                raise RuntimeError(f"{variant}: gunicorn under valgrind did not start")
+            wait_until_serving(url, 120, timeout=5)  # valgrind starts it ~50x slower
             closed_loop(url, WARM_UP, 4, timeout=60)
             closed_loop(url, requests, 4, timeout=60)
         finally:

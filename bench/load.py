@@ -38,6 +38,20 @@ def server_cpu_seconds(master: int) -> float:
     return total / tick
 
 
+def wait_until_serving(url: str, seconds: float, timeout: float = 1.0) -> None:
+    """Return once one GET of `url` succeeds (it counts as a served request); raise
+    RuntimeError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=timeout).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing served {url} within {seconds:.0f} s") from None
+            time.sleep(0.05)
+
+
 def closed_loop(url: str, requests: int, clients: int, timeout: float) -> list[float]:
     """`clients` threads each send requests // clients GETs one after another; the seconds
     each took, in no particular order."""

@@ -27,7 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 
-from load import closed_loop, free_port, server_cpu_seconds  # noqa: E402
+from load import (  # noqa: E402
+    closed_loop,
+    free_port,
+    server_cpu_seconds,
+    wait_until_serving,
+)
 from logstash_async.formatter import FlaskLogstashEcsFormatter  # noqa: E402
 from logstash_async.handler import AsynchronousLogstashHandler  # noqa: E402
 
@@ -176,12 +181,7 @@ def latency_run(enabled: bool, requests: int, concurrency: int) -> tuple[float, 
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}/api/items"
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(url, timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_until_serving(url, 30)
             for _ in range(200):  # warm-up
                 urllib.request.urlopen(url, timeout=5).close()
             cpu_before = server_cpu_seconds(proc.pid)

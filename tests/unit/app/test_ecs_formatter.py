@@ -217,19 +217,12 @@ def _access_record(settings):
     from flask import Flask
 
     from flask_logstash.request_context import access_logger, install_request_hooks
-
-    class Keep(logging.Handler):
-        def __init__(self):
-            super().__init__()
-            self.records = []
-
-        def emit(self, record):
-            self.records.append(record)
+    from tests.support.records import KeepRecords
 
     app = Flask(__name__)
     install_request_hooks(app, settings)
     app.add_url_rule("/ok", "ok", lambda: "fine")
-    keep = Keep()
+    keep = KeepRecords()
     access_logger.addHandler(keep)
     old_level = access_logger.level
     access_logger.setLevel(logging.INFO)
