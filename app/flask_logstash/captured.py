@@ -69,6 +69,12 @@ class RequestContext(dict):  # type: ignore[type-arg]
     __slots__ = ("generated_id",)
     generated_id: str | None  # set by whoever builds one (no __init__: this runs per request)
 
+    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
+        # Pickled as the plain dict it reads as: logging's SocketHandler pickles records
+        # with protocol 1, which cannot pickle a dict subclass with __slots__. (The far side
+        # sees a plain dict, which redaction walks in full.)
+        return dict, (dict(self),)
+
 
 def safe_repr(value: Any) -> str:
     try:

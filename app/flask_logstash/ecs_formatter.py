@@ -109,8 +109,9 @@ def merge(target: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in source.items():
         # The Mapping ABC check is slow and most values are plain text, numbers or dicts:
         # it runs only for types those fast checks do not settle.
-        kind = type(value)
-        if kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping)):
+        if isinstance(value, dict) or (
+            type(value) not in _NOT_MAPPINGS and isinstance(value, Mapping)
+        ):
             current = target.get(key)
             if isinstance(current, dict):
                 merge(current, value)
@@ -289,6 +290,8 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
                 redacted = _redact_texts(context, self._redactor, context.generated_id)
             else:
                 redacted = self._redactor.redact(context)
+            if not isinstance(redacted, dict):  # a caller's `request_context` extra
+                raise TypeError(f"request_context is not a mapping: {type(context).__name__}")
             keys = frozenset(redacted)
             self._context_cache = (context, redacted, keys)
         return redacted, keys

@@ -14,6 +14,7 @@ import re
 import sys
 import time
 from contextvars import ContextVar
+from types import FrameType
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -128,6 +129,17 @@ def _level_for(status: int) -> int:
     return logging.INFO
 
 
+def _access_record(caller: FrameType, level: int, message: str, args: tuple[Any, ...],
+                   access_event: dict[str, Any]) -> logging.LogRecord:
+    # The caller's frame comes as an argument, read on the line of the call as findCaller
+    # reads it; held in the caller's own locals it would hold itself, and the request, in a
+    # reference cycle.
+    return access_logger.makeRecord(
+        access_logger.name, level, _SOURCE_FILE, caller.f_lineno, message, args, None,
+        caller.f_code.co_name, {"ecs": access_event},
+    )
+
+
 def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
     """One access event per request, request ids in and out, exceptions logged once."""
 
@@ -164,14 +176,18 @@ def install_request_hooks(app: Flask, settings: LoggingSettings) -> None:
         if response.content_length is not None:
             access_event["http"]["response"]["body"] = {"bytes": response.content_length}
         level = _level_for(status)
-        if access_logger.isEnabledFor(level):
-            # Logger.log without its findCaller's walk: the caller is this line. (The frame
-            # is not kept in a local: it would hold itself, and the request, in a cycle.)
-            access_logger.handle(access_logger.makeRecord(
-                access_logger.name, level, _SOURCE_FILE, sys._getframe().f_lineno,
-                "%s %s %s %.1fms", (request.method, request.path, status, duration / 1e6),
-                None, "_finish", {"ecs": access_event},
-            ))
+        if not access_logger.isEnabledFor(level):
+            return response
+        message = "%s %s %s %.1fms"
+        args = (request.method, request.path, status, duration / 1e6)
+        if type(access_logger) is logging.Logger and logging._srcfile:
+            # Logger.log without findCaller's walk: the caller is this line. Not for a Logger
+            # subclass (it may override log or findCaller) or with logging._srcfile set to
+            # None (the logging HOWTO's way to turn caller lookup off): those get Logger.log.
+            access_logger.handle(_access_record(sys._getframe(), level, message, args,
+                                                access_event))
+        else:
+            access_logger.log(level, message, *args, extra={"ecs": access_event})
         return response
 
     @app.teardown_request

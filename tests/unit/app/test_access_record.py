@@ -3,6 +3,7 @@ logger's level, filters, `disabled` flag and record factory all apply, and the r
 it comes from the package's after-request hook."""
 
 import logging
+import sys
 
 import pytest
 from flask import Flask
@@ -75,3 +76,46 @@ def test_a_record_factory_is_used(keep):
         logging.setLogRecordFactory(original)
     assert made
     assert made[-1] is keep.records[-1]
+
+
+def test_with_caller_lookup_turned_off_the_record_says_so_as_logger_log_does(keep, monkeypatch):
+    # The logging HOWTO's way to skip the caller lookup: logging._srcfile = None.
+    monkeypatch.setattr(logging, "_srcfile", None)
+    serve()
+    (record,) = keep.records
+    assert (record.pathname, record.lineno, record.funcName) == (
+        "(unknown file)", 0, "(unknown function)")
+
+
+def test_the_line_is_the_one_findcaller_would_name(keep):
+    # findCaller names the caller frame's line during the call: where the call starts.
+    seen = []
+    original = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "_finish":
+            frame = frame.f_back
+        seen.append(frame.f_lineno)
+        return original(*args, **kwargs)
+
+    logging.setLogRecordFactory(factory)
+    try:
+        serve()
+    finally:
+        logging.setLogRecordFactory(original)
+    assert keep.records[-1].lineno == seen[0]
+
+
+def test_a_logger_subclass_gets_its_own_log_method(keep, monkeypatch):
+    calls = []
+
+    class Counting(logging.Logger):
+        def log(self, level, msg, *args, **kwargs):
+            calls.append(level)
+            super().log(level, msg, *args, **kwargs)
+
+    monkeypatch.setattr(access_logger, "__class__", Counting)
+    serve()
+    assert calls == [logging.INFO]
+    assert keep.records[-1].getMessage().startswith("GET /ok 200 ")

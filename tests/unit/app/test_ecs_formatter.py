@@ -272,3 +272,21 @@ def test_keys_that_are_not_text_still_serialise_with_orjson():
     event = json.loads(line)
     assert event["labels"] == {"1": "un", "2.5": "deux", "null": "rien"}
     assert "tags" not in event  # not the fallback event
+
+
+class _ComparingType(type):
+    def __eq__(cls, other):  # makes the type itself unhashable
+        return cls is other
+
+    __hash__ = None
+
+
+class _Fields(dict, metaclass=_ComparingType):
+    pass
+
+
+def test_merge_copies_a_dict_subclass_whose_type_cannot_be_hashed():
+    from flask_logstash.ecs_formatter import merge
+
+    merged = merge({"labels": {"b": "2"}}, {"labels": _Fields(a="1")})
+    assert merged == {"labels": {"b": "2", "a": "1"}}

@@ -102,3 +102,28 @@ def test_a_context_naming_a_static_part_merges_into_a_copy_of_it():
     plain = json.loads(formatter.format_line(
         logging.LogRecord("a", logging.INFO, __file__, 1, "m", None, None)))
     assert "node" not in plain["service"]  # the shared static part was not written into
+
+
+def test_a_record_stamped_with_the_context_pickles_for_socket_handlers():
+    # logging.handlers.SocketHandler and DatagramHandler pickle records with protocol 1.
+    import logging
+    import logging.handlers
+    import pickle
+
+    context = context_for("/items/a", "", {"User-Agent": "curl/8"})
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "hello", None, None)
+    record.request_context = context
+    data = logging.handlers.SocketHandler("localhost", None).makePickle(record)
+    assert pickle.loads(data[4:])["request_context"] == context
+
+
+def test_a_request_context_that_is_not_a_mapping_gives_the_fallback_event():
+    import json
+    import logging
+
+    record = logging.LogRecord("a", logging.INFO, __file__, 1, "m", None, None)
+    record.request_context = ["ok", "hi"]  # a caller's extra; never spread into the event
+    event = json.loads(EcsEventFormatter(SETTINGS).format_line(record))
+    assert "o" not in event
+    assert "h" not in event
+    assert event["tags"] == ["event_format_failed"]
