@@ -239,11 +239,20 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         else:
             redact_into(event, {"message": message})
         if ecs:
-            for key in shared.intersection(ecs):
-                _own(event, shared, key)
             if type(ecs) is Internal and self._trust_internal:
-                merge(event, ecs)
+                # Never changed after it was logged: layered in by reference, as the
+                # context is, instead of copying what it lands on (the request's `http`).
+                for key, value in ecs.items():
+                    below = event.get(key)
+                    if isinstance(value, dict):
+                        event[key] = _layer(below, value) if isinstance(below, dict) else value
+                        shared.add(key)
+                    else:
+                        event[key] = value
+                        shared.discard(key)
             else:
+                for key in shared.intersection(ecs):
+                    _own(event, shared, key)
                 redact_into(event, ecs)
         error: dict[str, Any] = {}
         if record.exc_info and record.exc_info[0] is not None:
@@ -301,10 +310,12 @@ def _redact_texts(fields: dict[str, Any], redactor: Redactor,
                   generated: str | None) -> dict[str, Any]:
     """A copy of a RequestContext's nested dicts of text with every text redacted except
     `generated` (compared by identity: a client's equal text is still scanned)."""
+    clean = redactor.known_clean  # most of a context recurs (path, agent, address)
     copied: dict[str, Any] = {}
     for key, value in fields.items():
         if type(value) is str:
-            copied[key] = value if value is generated else redactor.redact_text(value)
+            copied[key] = (value if value is generated or value in clean
+                           else redactor.redact_text(value))
         elif type(value) is dict:
             copied[key] = _redact_texts(value, redactor, generated)
         else:  # request_context builds none; were one added, it gets the full walk
@@ -337,6 +348,19 @@ def _shrink(event: dict[str, Any], size: int) -> dict[str, Any]:
         shrunk.update(message=_cut(str(event.get("message", "")), 1024),
                       tags=["event_truncated"], flask={"extra": {"event_original_bytes": size}})
     return shrunk
+
+
+def _layer(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
+    """A new dict reading as `above` deep-merged over `below`; neither is changed, and what
+    only one of them has is shared with it, not copied."""
+    layered = dict(below)
+    for key, value in above.items():
+        current = layered.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            layered[key] = _layer(current, value)
+        else:
+            layered[key] = value
+    return layered
 
 
 def _own(event: dict[str, Any], shared: set[str], key: str) -> None:

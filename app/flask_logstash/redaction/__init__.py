@@ -48,6 +48,7 @@ class Redactor:
     def __init__(self, extra_keys: Iterable[str] = ()) -> None:
         self._keys = KeyMatcher(extra_keys)
         self._text = TextRedactor(self._keys)
+        self.known_clean = self._text.known_clean  # texts a scan found nothing in
         self._key_texts: dict[str, str] = {}
 
     def is_sensitive_key(self, key: str) -> bool:

@@ -136,19 +136,20 @@ _CLEAN_CACHE_MAX_CHARS = 256
 class TextRedactor:
     def __init__(self, keys: KeyMatcher) -> None:
         self._keys = keys
-        self._clean: set[str] = set()
+        # Read by the formatter too, to skip a call per known text; only this class adds.
+        self.known_clean: set[str] = set()
 
     def redact(self, text: str) -> str:
-        if text in self._clean:
+        if text in self.known_clean:
             return text
         head, marker, tail = split_at_cap(text)
         redacted = self._redact_views(head)
         if marker:
             redacted += marker + self._redact_views(tail)
         if redacted == text and len(text) <= _CLEAN_CACHE_MAX_CHARS:
-            if len(self._clean) >= _CLEAN_CACHE_SIZE:
-                self._clean.clear()  # cheaper than tracking use; refills with what recurs
-            self._clean.add(text)
+            if len(self.known_clean) >= _CLEAN_CACHE_SIZE:
+                self.known_clean.clear()  # cheaper than tracking use; refills with what recurs
+            self.known_clean.add(text)
         return redacted
 
     def _redact_views(self, text: str) -> str:
