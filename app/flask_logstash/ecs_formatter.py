@@ -34,7 +34,7 @@ from flask_logstash.captured import (
     safe_repr,
 )
 from flask_logstash.ids import new_id
-from flask_logstash.redaction import Redactor
+from flask_logstash.redaction import SHORTEST_MATCH, Redactor
 from flask_logstash.settings import LoggingSettings
 
 ECS_VERSION = "8.11.0"
@@ -296,7 +296,12 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
         cached, redacted, keys = self._context_cache
         if cached is not context:
             if type(context) is RequestContext and self._trust_internal:
-                redacted = _redact_texts(context, self._redactor, context.generated_id)
+                generated = context.generated_id
+                # Usually every text is one a scan found clean before (paths, agents and
+                # addresses recur): the context itself then is its redacted form, no copy.
+                redacted = (context if _known_clean(context, self._redactor.known_clean,
+                                                    generated)
+                            else _redact_texts(context, self._redactor, generated))
             else:
                 redacted = self._redactor.redact(context)
             if not isinstance(redacted, dict):  # a caller's `request_context` extra
@@ -304,6 +309,17 @@ class EcsEventFormatter(FlaskLogstashEcsFormatter):
             keys = frozenset(redacted)
             self._context_cache = (context, redacted, keys)
         return redacted, keys
+
+
+def _known_clean(fields: dict[str, Any], clean: set[str], generated: str | None) -> bool:
+    """Whether every text in a RequestContext is `generated` or known to hold nothing."""
+    for value in fields.values():
+        if type(value) is str:
+            if not (value is generated or value in clean or len(value) < SHORTEST_MATCH):
+                return False
+        elif type(value) is not dict or not _known_clean(value, clean, generated):
+            return False
+    return True
 
 
 def _redact_texts(fields: dict[str, Any], redactor: Redactor,

@@ -25,7 +25,7 @@ from flask_logstash.redaction.keys import KeyMatcher
 from flask_logstash.redaction.model import REDACTED
 from flask_logstash.redaction.text import TextRedactor
 
-__all__ = ["REDACTED", "Redactor"]
+__all__ = ["REDACTED", "SHORTEST_MATCH", "Redactor"]
 
 _SCALARS = frozenset({int, float, bool, type(None)})
 # Values that cannot carry a secret are kept as they are, so an absent or empty secret stays
@@ -36,7 +36,7 @@ _KEPT_UNDER_SENSITIVE_NAMES = (None, "", True, False, TOO_DEEP, CIRCULAR)
 # Types the serialiser (orjson) writes natively and that carry no free text.
 _NATIVE = (datetime.datetime, datetime.date, datetime.time, uuid.UUID)
 # The shortest text a pattern can match ("pw=x", "a:b@"); shorter strings are skipped.
-_SHORTEST_MATCH = 4
+SHORTEST_MATCH = 4
 _KEY_CACHE_SIZE = 4096
 # Integers of 13 to 19 digits may be card numbers.
 _CARD_SIZED, _BEYOND_CARDS = 10 ** 12, 10 ** 19
@@ -55,7 +55,7 @@ class Redactor:
         return self._keys.is_sensitive(key)
 
     def redact_text(self, text: str) -> str:
-        if len(text) < _SHORTEST_MATCH:
+        if len(text) < SHORTEST_MATCH:
             return text
         return self._text.redact(text)
 
@@ -63,7 +63,7 @@ class Redactor:
         """The value with sensitive names masked and secret-shaped text replaced."""
         kind = type(value)
         if kind is str:
-            return self.redact_text(value) if len(value) >= _SHORTEST_MATCH else value
+            return self.redact_text(value) if len(value) >= SHORTEST_MATCH else value
         if kind is int:
             return self._redact_int(value)
         if kind in _SCALARS:
@@ -132,7 +132,7 @@ class Redactor:
             if self._keys.is_sensitive(name):
                 target[key] = _mask_all(item)
             elif kind is str:
-                target[key] = item if len(item) < _SHORTEST_MATCH else self.redact_text(item)
+                target[key] = item if len(item) < SHORTEST_MATCH else self.redact_text(item)
             elif kind is int:
                 target[key] = item if -_CARD_SIZED < item < _CARD_SIZED else self._redact_int(
                     item
