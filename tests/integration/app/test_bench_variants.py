@@ -20,9 +20,14 @@ def variants():
     spec = importlib.util.spec_from_file_location("bench_variants", ROOT / "bench/variants.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    sys.path.insert(0, str(ROOT / "bench"))  # its probes import as gunicorn imports them
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+        del sys.modules[spec.name]
+        sys.modules.pop("design_probes", None)
 
 
 @pytest.fixture
@@ -48,7 +53,7 @@ def serve_one_listing(variants, variant, sinks):
 
 
 @pytest.mark.usefixtures("isolated_logging")
-@pytest.mark.parametrize("variant", ["flask_logstash", "stock_async"])
+@pytest.mark.parametrize("variant", ["flask_logstash", "stock_async", "format_on_caller"])
 def test_logstash_variants_deliver_both_events(variants, variant, tmp_path):
     with NdjsonListener() as listener:
         sinks = variants.Sinks(logstash_port=listener.port, buffer_dir=str(tmp_path))
