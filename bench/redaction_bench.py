@@ -137,11 +137,21 @@ def per_event_us(func, n: int) -> float:
     return statistics.median(samples)
 
 
+def clean_cache_of(redactor) -> set[str] | None:
+    """The set of texts a redactor remembers as clean, or None for one without it (a
+    `--before` revision older than the cache). Named `known_clean` on the Redactor since
+    3d8d16f; `_text._clean` before it."""
+    cache = getattr(redactor, "known_clean", None)
+    if cache is None:
+        cache = getattr(getattr(redactor, "_text", None), "_clean", None)
+    return cache
+
+
 def cost_rows(redactor_class, n: int) -> list[str]:
     formatter = EcsEventFormatter(LoggingSettings(logstash_port=1))
     formatter._redactor = redactor_class(EXTRA_KEYS)
     redactor = formatter._redactor
-    clean_cache = getattr(getattr(redactor, "_text", None), "_clean", None)
+    clean_cache = clean_cache_of(redactor)
     rows = []
     for label, record in (("app event", typical_record()), ("access event", access_record())):
         context, counter = record.request_context, iter(range(10**9))
