@@ -12,7 +12,9 @@ Run by hand; asserts nothing. On this machine, in one run:
      NullHandler twin called in turns with it: mean of a tight loop, and median when paced
      at 2,000 calls/s.
 Ratios are taken within a round (a variant against logging off of the same round), then the
-median over rounds. Writes a JSON result, a table (stdout, Markdown) and two plots.
+median over rounds; each goal is judged by that median's 90% interval (bench/verdict.py), so a
+run too noisy to decide says so. Writes a JSON result, a table (stdout, Markdown) and two
+plots. `--table-from JSON` judges a saved result again.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from load import (  # noqa: E402
     wait_until_serving,
 )
 from variants import PROBES, SERVED, VARIANTS, Sinks, create_variant_app  # noqa: E402
+from verdict import CONFIDENCE, judge, median_interval  # noqa: E402
 
 ALTERNATIVES = ("stock_async", "ecs_stdout", "queue_file")
 WORKERS, THREADS, CLIENTS = 2, 4, 8
@@ -249,8 +252,11 @@ def summarise(runs: list[ServedRun], calls: dict[str, dict[str, list[float]]]) -
         "ratios": ratios,
         "per_call": call,
         "goals": [{"goal": g, "ratio": r, "limit": lim, "per_round": per_round,
-                   "met": r <= lim if lim != 1.0 else r < 1}
+                   "met": r <= lim if lim != 1.0 else r < 1,
+                   "median_interval": median_interval(per_round),
+                   "verdict": judge(per_round, lim, strict=lim == 1.0)}
                   for g, r, lim, per_round in goals],
+        "confidence": CONFIDENCE,
     }
 
 
@@ -280,14 +286,23 @@ def table(summary: dict[str, Any], rounds: int, served: tuple[str, ...]) -> str:
     lines.append(f"Medians over {rounds} rounds; ratios are medians of per-round ratios "
                  "(their range in brackets).")
     lines.append("")
-    lines.append("| goal | ratio | limit | met |")
-    lines.append("| --- | ---: | ---: | --- |")
+    confidence = f"{summary['confidence']:.0%}"
+    lines.append(f"| goal | ratio | limit | met by the median | median's {confidence} interval "
+                 "| verdict |")
+    lines.append("| --- | ---: | ---: | --- | ---: | --- |")
     for g in summary["goals"]:
         limit = f"< {g['limit']:.2f}" if g["limit"] == 1.0 else f"≤ {g['limit']:.2f}"
         ratio = (spread(g["ratio"], g["per_round"]) if g["per_round"]
                  else f"{g['ratio']:.2f}")
+        interval = g["median_interval"]
+        within = (f"{interval[0]:.2f}-{interval[1]:.2f} ({interval[2]:.1%})" if interval
+                  else "too few rounds")
         lines.append(f"| {g['goal']} | {ratio} | {limit} | "
-                     f"{'yes' if g['met'] else '**no**'} |")
+                     f"{'yes' if g['met'] else '**no**'} | {within} | {g['verdict']} |")
+    lines.append("")
+    lines.append("Verdict: met when the median's interval (sign test over rounds, "
+                 "bench/verdict.py) lies within the limit, not met when it lies outside, "
+                 "otherwise this run cannot tell.")
     return "\n".join(lines)
 
 
@@ -369,6 +384,15 @@ def replot_cpu(result_json: Path, out_dir: Path) -> Path:
     return plot_cpu({v: per_round[v] for v in order}, result, out_dir, result["when"])
 
 
+def table_from(result_json: Path) -> str:
+    """The table of a saved result, judged again (latencies are not saved: not needed)."""
+    result = json.loads(result_json.read_text())
+    runs = [ServedRun(**run) for run in result["runs"]]
+    setup = result["setup"]
+    return table(summarise(runs, result["per_call_rounds"]), setup["rounds"],
+                 tuple(setup.get("served", SERVED)))
+
+
 # -- main ------------------------------------------------------------------------------------
 def git_head() -> str:
     try:
@@ -396,7 +420,12 @@ def main() -> None:
     parser.add_argument("--no-per-call", action="store_true", help="skip the per-call part")
     parser.add_argument("--replot-cpu", type=Path, metavar="JSON",
                         help="only redraw perf-cpu.png from a saved result, measure nothing")
+    parser.add_argument("--table-from", type=Path, metavar="JSON",
+                        help="only print the table of a saved result, judged again")
     args = parser.parse_args()
+    if args.table_from:
+        print(table_from(args.table_from))
+        return
     if args.replot_cpu:
         print(f"plot: {replot_cpu(args.replot_cpu, args.plots)}")
         return
@@ -410,7 +439,7 @@ def main() -> None:
     rounds = args.rounds or (2 if args.quick else 7)
     requests = args.requests or (600 if args.quick else 3000)
     tight_n, paced_n = (500, 400) if args.quick else (2000, 2000)
-    call_rounds = 1 if args.quick else 3
+    call_rounds = 1 if args.quick else 5  # 5: the fewest that give a 90% interval
     started = time.time()
     load_at_start = os.getloadavg()
 

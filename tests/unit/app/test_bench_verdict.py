@@ -1,0 +1,122 @@
+"""bench/verdict.py judges a goal from per-round ratios by the sign-test interval of their
+median: a median alone said "met" or "not met" by chance on this noisy machine."""
+
+import importlib.util
+import json
+import random
+import sys
+from math import comb
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _load(name: str):
+    saved = list(sys.path)
+    try:
+        sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "app")]
+        spec = importlib.util.spec_from_file_location(f"{name}_under_test",
+                                                      ROOT / f"bench/{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while exec runs
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path[:] = saved
+
+
+verdict = _load("verdict")
+
+
+def test_coverage_is_the_binomial_tail_of_the_sign_test():
+    assert verdict.coverage(7, 1) == pytest.approx(1 - 2 / 128)
+    assert verdict.coverage(7, 2) == pytest.approx(1 - 2 * (1 + 7) / 128)
+    assert verdict.coverage(25, 8) == pytest.approx(
+        1 - 2 * sum(comb(25, i) for i in range(8)) / 2 ** 25)
+    with pytest.raises(ValueError, match="not an order statistic pair"):
+        verdict.coverage(7, 5)
+
+
+def test_seven_rounds_give_their_range_and_four_give_nothing():
+    rounds = [1.2, 0.9, 1.1, 1.3, 1.0, 1.05, 1.15]
+    low, high, reached = verdict.median_interval(rounds)
+    assert (low, high) == (0.9, 1.3)
+    assert reached == pytest.approx(1 - 2 / 128)
+    assert verdict.median_interval([1.0, 1.1, 1.2, 1.3]) is None  # 87.5% at best
+    assert verdict.judge([1.0, 1.0, 1.0, 1.0], 1.05) == verdict.CANNOT_TELL
+
+
+def test_more_rounds_narrow_the_interval_to_inner_order_statistics():
+    rounds = [float(i) for i in range(1, 26)]
+    low, high, reached = verdict.median_interval(rounds)
+    assert reached >= verdict.CONFIDENCE
+    k = int(low)
+    assert high == 26 - k
+    assert k > 1
+    # One step narrower would fall below the confidence asked for.
+    assert verdict.coverage(25, k + 1) < verdict.CONFIDENCE
+
+
+def test_judge_says_met_missed_or_cannot_tell():
+    assert verdict.judge([1.01, 1.02, 1.03, 1.04, 1.05], 1.05) == verdict.MET
+    assert verdict.judge([1.06, 1.2, 1.3, 1.1, 1.07], 1.05) == verdict.MISSED
+    assert verdict.judge([0.9, 1.2, 1.0, 1.1, 1.07], 1.05) == verdict.CANNOT_TELL
+    # "ahead of an alternative" is strict: equal is not ahead.
+    assert verdict.judge([0.9, 0.95, 1.0, 0.8, 0.7], 1.0, strict=True) == verdict.CANNOT_TELL
+    assert verdict.judge([1.0] * 5, 1.0, strict=True) == verdict.MISSED
+    assert verdict.judge([1.0] * 5, 1.0) == verdict.MET
+
+
+@given(st.lists(st.floats(0.1, 10, allow_nan=False), min_size=5, max_size=40),
+       st.floats(0.1, 10, allow_nan=False))
+def test_a_verdict_never_contradicts_every_round(rounds, limit):
+    said = verdict.judge(rounds, limit)
+    if all(r <= limit for r in rounds):
+        assert said == verdict.MET
+    if all(r > limit for r in rounds):
+        assert said == verdict.MISSED
+    if said == verdict.MET:
+        assert sorted(rounds)[len(rounds) // 2] <= limit
+    if said == verdict.MISSED:
+        assert sorted(rounds)[(len(rounds) - 1) // 2] > limit
+
+
+@pytest.mark.parametrize("rounds", [7, 15, 31])
+def test_the_interval_holds_the_true_median_as_often_as_it_says(rounds):
+    # Skewed noise around a known median, as a loaded machine's rounds are (long right tail).
+    rng = random.Random(rounds)
+    median = 1.12
+    trials, held = 4000, 0
+    reached = None
+    for _ in range(trials):
+        sample = [median * rng.lognormvariate(0, 0.15) for _ in range(rounds)]
+        low, high, reached = verdict.median_interval(sample)
+        held += low <= median <= high
+    assert abs(held / trials - reached) < 0.02
+    assert reached >= verdict.CONFIDENCE
+
+
+def test_compare_variants_writes_a_verdict_for_every_goal(tmp_path):
+    bench = _load("compare_variants")
+    runs = []
+    for rnd, (off_cpu, ours_cpu) in enumerate([(500, 560), (520, 590), (480, 540), (510, 580),
+                                               (495, 555), (530, 600), (505, 570)]):
+        for variant, cpu, p99 in (("off", off_cpu, 10.0), ("flask_logstash", ours_cpu, 10.2)):
+            runs.append(bench.ServedRun(variant=variant, round=rnd, requests=100, p50_ms=3.0,
+                                        p90_ms=6.0, p99_ms=p99 + rnd / 10, max_ms=20.0,
+                                        cpu_us_per_request=cpu, events_per_request=2.0,
+                                        drain_s=0.0, load_1m=1.0))
+    summary = bench.summarise(runs, {})
+    goals = {g["goal"]: g for g in summary["goals"]}
+    cpu = goals["CPU/request flask_logstash/off"]
+    assert cpu["verdict"] == verdict.MISSED  # every round 1.12-1.14 against 1.10
+    p99 = goals["p99 flask_logstash/off"]
+    assert p99["verdict"] == verdict.MET  # every round 1.02 or below against 1.05
+    json.dumps(summary)  # the JSON result carries the intervals
+    table = bench.table(summary, 7, ("off", "flask_logstash"))
+    assert "| not met |" in table
+    assert "| met |" in table
