@@ -225,6 +225,11 @@ class DeliveryWorker(threading.Thread):
                 self._transport.send(events, use_logging=False)
             except (*NETWORK_EXCEPTIONS, OSError) as exc:
                 self._buffer.requeue_queued_events(events)
+                if self._stopping.is_set() and deadline is None:
+                    # Most likely our own stop cut this send (Transport.abort): the last
+                    # send follows at once and warns if Logstash really is away. Warned
+                    # here, every worker restart would read as an outage.
+                    return
                 self._back_off(exc)
                 return
             sent = self._buffer.in_flight_events

@@ -8,6 +8,7 @@ from logstash_async.constants import constants
 
 from flask_logstash.delivery import limits
 from tests.integration.delivery.peers import SlowReader, StallingPeer
+from tests.support.ndjson_listener import NdjsonListener
 
 
 def wait_until(predicate, timeout, what):
@@ -69,3 +70,49 @@ def test_a_slow_link_that_keeps_reading_gets_each_batch_once(logger, monkeypatch
         assert peer.bad_lines == []
     finally:
         peer.stop()
+
+
+def test_a_stop_during_a_send_says_nothing_of_an_outage_and_loses_nothing(
+    logger, tmp_path, capfd
+):
+    # A graceful stop (a gunicorn worker recycled) cuts the send in flight and sends again
+    # at once: our own cut is not Logstash being unreachable, and an operator alerting on
+    # that line would be paged by every restart.
+    peer = SlowReader().start()
+    try:
+        log, handler = logger(peer.port, str(tmp_path))
+        sent = [f"stop-{i}-" + "z" * 4000 for i in range(150)]  # ~600 KB: over a second
+        for message in sent:
+            log.info(message)
+        peer.wait_for(lambda evs: len(evs) > 0, timeout=10)
+        worker = handler.worker
+        assert worker.sent == 0, "the batch should still be in flight"
+        handler.close(timeout=30)
+        assert not worker.is_alive()
+        assert worker.sent == len(sent)  # the cut batch was sent again, in full, at once
+        peer.wait_for(lambda evs: set(sent) <= {e["event"]["id"] for e in evs}, timeout=10)
+        err = capfd.readouterr().err
+        assert "unreachable" not in err
+        assert "delivery is stopping" not in err
+    finally:
+        peer.stop()
+
+
+def test_a_stop_while_logstash_takes_nothing_still_says_it_is_unreachable(
+    logger, tmp_path, monkeypatch, capfd
+):
+    # The other side of the test above: the stop's own last send finds the outage and says
+    # so (that the events stay on disk is test_outage_and_crash.py's SIGTERM test).
+    monkeypatch.setattr(constants, "SOCKET_CLOSE_WAIT_TIMEOUT", 1.0)
+    with NdjsonListener() as peer:
+        peer.blackhole = True
+        log, handler = logger(peer.port, str(tmp_path))
+        sent = [f"held-{i}-" + "h" * 4000 for i in range(300)]  # over the socket buffers
+        for message in sent:
+            log.info(message)
+        wait_until(lambda: peer.accepted > 0, 10, "a connection to the black hole")
+        worker = handler.worker
+        handler.close(timeout=30)
+        assert not worker.is_alive()
+        assert worker.sent == 0
+        assert "Logstash unreachable" in capfd.readouterr().err
