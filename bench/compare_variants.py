@@ -406,7 +406,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="2 rounds of 600 requests and short per-call loops (a smoke run)")
-    parser.add_argument("--rounds", type=int, help="rounds of every served variant (default 7)")
+    parser.add_argument("--rounds", type=int,
+                        help="rounds of every served variant (default 25: with 7, one bad "
+                        "round leaves every goal undecided)")
     parser.add_argument("--requests", type=int, help="requests per run (default 3000)")
     parser.add_argument("--json", type=Path, default=BENCH / "results" / "compare_variants.json")
     parser.add_argument("--plots", type=Path, default=ROOT / "docs",
@@ -436,7 +438,7 @@ def main() -> None:
         parser.error(f"not a served variant: {', '.join(unknown)}")
     per_call = () if args.no_per_call else (
         "null", *(v for v in served if v not in ("off", "null")))
-    rounds = args.rounds or (2 if args.quick else 7)
+    rounds = args.rounds or (2 if args.quick else 25)
     requests = args.requests or (600 if args.quick else 3000)
     tight_n, paced_n = (500, 400) if args.quick else (2000, 2000)
     call_rounds = 1 if args.quick else 5  # 5: the fewest that give a 90% interval
