@@ -22,6 +22,14 @@ def ids_received(listener):
     return Counter(e["event"]["id"] for e in listener.events)
 
 
+def log_padded(log, tag, count, size):
+    """Logs `count` messages of about `size` characters; returns them (their event ids)."""
+    sent = [f"{tag}-{i}-" + "p" * size for i in range(count)]
+    for message in sent:
+        log.info(message)
+    return sent
+
+
 @pytest.fixture
 def patient_sender(monkeypatch):
     # A peer that takes nothing is given up on only after a minute here, so a batch can
@@ -35,9 +43,7 @@ def test_unread_batch_is_not_delivered_until_acknowledged_and_survives_a_reset(
     peer = StallingPeer().start()
     try:
         log, handler = logger(peer.port, str(tmp_path))
-        sent = [f"stalled-{i}-" + "x" * 300 for i in range(100)]  # ~30 KB: over the window
-        for message in sent:
-            log.info(message)
+        sent = log_padded(log, "stalled", 100, 300)  # ~30 KB: over the window
         wait_until(lambda: peer.unread_bytes() > 0, 10, "bytes at the stalled peer")
         time.sleep(limits.BATCH_LINGER * 4)  # the sender is now waiting for the ack
         # The peer's kernel holds part of the batch, unread; the rest is unacknowledged.
@@ -60,9 +66,7 @@ def test_a_slow_link_that_keeps_reading_gets_each_batch_once(logger, monkeypatch
     peer = SlowReader().start()
     try:
         log, _ = logger(peer.port)
-        sent = [f"slow-{i}-" + "y" * 4000 for i in range(400)]  # ~1.6 MB
-        for message in sent:
-            log.info(message)
+        sent = log_padded(log, "slow", 400, 4000)  # ~1.6 MB
         peer.wait_for(lambda evs: set(sent) <= {e["event"]["id"] for e in evs}, timeout=60)
         counts = ids_received(peer)
         assert set(counts) == set(sent)
@@ -81,9 +85,7 @@ def test_a_stop_during_a_send_says_nothing_of_an_outage_and_loses_nothing(
     peer = SlowReader().start()
     try:
         log, handler = logger(peer.port, str(tmp_path))
-        sent = [f"stop-{i}-" + "z" * 4000 for i in range(150)]  # ~600 KB: over a second
-        for message in sent:
-            log.info(message)
+        sent = log_padded(log, "stop", 150, 4000)  # ~600 KB: over a second
         peer.wait_for(lambda evs: len(evs) > 0, timeout=10)
         worker = handler.worker
         assert worker.sent == 0, "the batch should still be in flight"
@@ -102,17 +104,20 @@ def test_a_stop_while_logstash_takes_nothing_still_says_it_is_unreachable(
     logger, tmp_path, monkeypatch, capfd
 ):
     # The other side of the test above: the stop's own last send finds the outage and says
-    # so (that the events stay on disk is test_outage_and_crash.py's SIGTERM test).
+    # so, and what it could not send stays on disk for the next process.
     monkeypatch.setattr(constants, "SOCKET_CLOSE_WAIT_TIMEOUT", 1.0)
     with NdjsonListener() as peer:
         peer.blackhole = True
         log, handler = logger(peer.port, str(tmp_path))
-        sent = [f"held-{i}-" + "h" * 4000 for i in range(300)]  # over the socket buffers
-        for message in sent:
-            log.info(message)
+        sent = log_padded(log, "held", 300, 4000)  # over the socket buffers
         wait_until(lambda: peer.accepted > 0, 10, "a connection to the black hole")
         worker = handler.worker
         handler.close(timeout=30)
         assert not worker.is_alive()
         assert worker.sent == 0
         assert "Logstash unreachable" in capfd.readouterr().err
+    with NdjsonListener() as back:
+        # The next process on the same buffer directory; its worker starts with its first
+        # record.
+        log_padded(logger(back.port, str(tmp_path))[0], "next", 1, 0)
+        back.wait_for(lambda evs: set(sent) <= {e["event"]["id"] for e in evs}, timeout=30)
