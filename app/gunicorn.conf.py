@@ -49,4 +49,4 @@ def post_worker_init(worker: object) -> None:
 def worker_exit(server: object, worker: object) -> None:
     from flask_logstash import shutdown_logging
 
-    shutdown_logging(timeout=12.0)
+    shutdown_logging()  # at most limits.SHUTDOWN_TIMEOUT, within graceful_timeout

@@ -79,7 +79,7 @@ def install_handlers(settings: LoggingSettings) -> list[logging.Handler]:
         return handlers
 
 
-def shutdown_logging(timeout: float = 12.0) -> None:
+def shutdown_logging(timeout: float | None = None) -> None:
     """Buffer everything, try a last send, stop the worker: for graceful exits."""
     with _lock:
         if _installed["pid"] != os.getpid():

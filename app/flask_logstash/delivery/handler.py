@@ -105,10 +105,10 @@ class BufferedLogstashHandler(AsynchronousLogstashHandler):
     def flush(self) -> None:
         """Sending is continuous; an explicit flush would only make callers wait."""
 
-    def close(self, timeout: float = 12.0) -> None:
+    def close(self, timeout: float | None = None) -> None:
         worker = self._worker
         if worker is not None and self._worker_pid == os.getpid() and worker.is_alive():
-            worker.stop(timeout)
+            worker.stop(limits.SHUTDOWN_TIMEOUT if timeout is None else timeout)
         self._worker = None
         logging.Handler.close(self)
 
@@ -135,7 +135,7 @@ def build_logstash_handler(
     return handler
 
 
-def flush_and_close(handler: logging.Handler, timeout: float = limits.SHUTDOWN_TIMEOUT) -> None:
+def flush_and_close(handler: logging.Handler, timeout: float | None = None) -> None:
     """Stop the worker after it has buffered everything and tried a last send."""
     try:
         if isinstance(handler, BufferedLogstashHandler):

@@ -23,9 +23,15 @@ MEMORY_BUFFER_MAX_EVENTS = 200_000  # formatted events kept in memory mode while
 constants.SOCKET_TIMEOUT = 5.0
 constants.SOCKET_CLOSE_WAIT_TIMEOUT = 5.0
 
-# Long enough for one bounded send attempt (connect/send timeout + acknowledgement wait) to
-# finish, so records that arrived meanwhile still reach the disk before the process exits.
-SHUTDOWN_TIMEOUT = constants.SOCKET_TIMEOUT + constants.SOCKET_CLOSE_WAIT_TIMEOUT + 2
+# A send under way when a stop begins may run this long before it is cut: a healthy one
+# finishes (a cut one can leave Logstash part of a line); a stuck one must not keep what is
+# still queued from reaching the disk.
+STOP_SEND_GRACE = 1.0
+# Long enough for the grace, then one bounded send attempt (connect/send timeout +
+# acknowledgement wait) to finish, so records that arrived meanwhile still reach the disk
+# before the process exits.
+SHUTDOWN_TIMEOUT = (STOP_SEND_GRACE + constants.SOCKET_TIMEOUT
+                    + constants.SOCKET_CLOSE_WAIT_TIMEOUT + 2)
 MAX_BATCH_BYTES = 1024 * 1024  # bytes per buffered row and per send: a batch crosses quickly
 DISK_BUFFER_MAX_BYTES = 512 * 1024 * 1024  # default cap of one durable buffer file's events
 LOSS_REPORT_INTERVAL = 10.0  # seconds between two loss reports (stderr line and event)

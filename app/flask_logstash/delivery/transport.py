@@ -19,6 +19,7 @@ from logstash_async.transport import TcpTransport
 # poll() events that mean the connection is over; POLLRDHUP (peer sent FIN) is Linux-only.
 _HANGUP_EVENTS = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+_WAIT_SLICE_MS = 50  # longest wait for a writable socket before a stop is looked for
 
 
 class BatchTcpTransport(TcpTransport):
@@ -35,14 +36,14 @@ class BatchTcpTransport(TcpTransport):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._abort_requested = False
+        self._abort_at: float | None = None  # monotonic time a stop cuts the send at
 
     def send(self, events: Sequence[bytes], use_logging: bool = False) -> None:
         if self._sock is not None and self._peer_gone():
             self._drop_socket()
         try:
             self._create_socket()
-            self._sock.sendall(b"".join(events))
+            self._send_all(b"".join(events))
             self._wait_for_socket_buffer_empty()
         except BaseException:
             # Abortive close (RST): what our kernel still holds of this batch is discarded
@@ -51,16 +52,50 @@ class BatchTcpTransport(TcpTransport):
             self._drop_socket(abortive=True)
             raise
 
-    def abort(self) -> None:
-        """From another thread: end a send stuck on a peer that does not read (shutdown)."""
-        self._abort_requested = True
-        sock = self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def abort(self, grace: float) -> None:
+        """From another thread (a stop): a send still running `grace` seconds from now fails.
+
+        Only a flag: the sending thread checks it between its waits and then closes with a
+        reset, as for any failed send. Shutting the socket down from here (as this did)
+        sent a FIN after part of a line, which Logstash's tcp input flushes as a line of its
+        own: a junk event at every stop that caught a send, even a healthy one. A send that
+        finishes within the grace is not cut at all.
+        """
+        self._abort_at = time.monotonic() + grace
 
     def resume(self) -> None:
-        self._abort_requested = False
+        self._abort_at = None
+
+    @property
+    def aborting(self) -> bool:
+        return self._abort_at is not None
+
+    def _raise_if_aborted(self) -> None:
+        abort_at = self._abort_at
+        if abort_at is not None and time.monotonic() >= abort_at:
+            raise ConnectionAbortedError("delivery is stopping")
+
+    def _send_all(self, data: bytes) -> None:
+        # sendall, in steps a stop can interrupt: sendall itself blocks for up to the
+        # socket's timeout on a peer that does not read, and only a shutdown from another
+        # thread could end that early. No byte taken for SOCKET_TIMEOUT fails the send, as
+        # the timeout did for sendall.
+        sock = self._sock
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLOUT | _HANGUP_EVENTS)
+        view = memoryview(data)
+        limit = constants.SOCKET_TIMEOUT
+        last_progress = time.monotonic()
+        while view:
+            self._raise_if_aborted()
+            if not poller.poll(_WAIT_SLICE_MS):
+                if time.monotonic() - last_progress > limit:
+                    raise TimeoutError(f"Logstash took no data for {limit:g} s")
+                continue
+            sent = sock.send(view)  # writable: returns at once with what fits (TLS: a record)
+            if sent:
+                view = view[sent:]
+                last_progress = time.monotonic()
 
     def _peer_gone(self) -> bool:
         # Logstash's tcp input never writes to us, but TLS may (session tickets), so
@@ -86,8 +121,7 @@ class BatchTcpTransport(TcpTransport):
         error = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if error:
             raise ConnectionResetError(error, os.strerror(error))
-        if self._abort_requested:
-            raise ConnectionAbortedError("delivery is stopping")
+        self._raise_if_aborted()
 
     def _wait_for_socket_buffer_empty(self) -> None:
         # Before the buffer deletes a batch, the peer's kernel must have acknowledged every

@@ -66,13 +66,15 @@ class DeliveryWorker(threading.Thread):
     def stop(self, timeout: float) -> None:
         """Buffer everything queued, try a last send, stop; wait at most `timeout`.
 
-        A send stuck on a peer that does not read is cut short first: with a durable
-        buffer, what was logged before the stop must reach the disk, which matters more
-        than one more attempt at the network.
+        A send under way gets STOP_SEND_GRACE to finish and is cut after that: with a
+        durable buffer, what was logged before the stop must reach the disk, which matters
+        more than a peer that does not read.
         """
+        # The abort first: the worker resumes the transport for its last send only after
+        # it sees the stop, so the abort can never land on that last send.
+        self._transport.abort(limits.STOP_SEND_GRACE)
         self._stopping.set()
         self._records.put(None)  # wakes the worker at once
-        self._transport.abort()
         self.join(timeout)
 
     def pending(self) -> int:
@@ -225,10 +227,10 @@ class DeliveryWorker(threading.Thread):
                 self._transport.send(events, use_logging=False)
             except (*NETWORK_EXCEPTIONS, OSError) as exc:
                 self._buffer.requeue_queued_events(events)
-                if self._stopping.is_set() and deadline is None:
-                    # Most likely our own stop cut this send (Transport.abort): the last
-                    # send follows at once and warns if Logstash really is away. Warned
-                    # here, every worker restart would read as an outage.
+                if self._transport.aborting and deadline is None:
+                    # A stop cut this send (or it failed while a stop was under way): the
+                    # last send follows at once and warns if Logstash really is away.
+                    # Warned here, a recycled worker would read as an outage.
                     return
                 self._back_off(exc)
                 return

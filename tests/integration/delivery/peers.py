@@ -1,5 +1,5 @@
 """Unlucky Logstash peers on real sockets, built on the NDJSON listener: one that accepts and
-stops reading (then resets), and one that reads slowly."""
+stops reading (then resets), and ones that read slowly."""
 
 from __future__ import annotations
 
@@ -72,3 +72,15 @@ class SlowReader(_SmallWindowListener):
                 return
             self._feed(key, data)
             time.sleep(self.pause)
+
+
+class SlowFlushingReader(SlowReader):
+    """SlowReader that ends each connection as the NDJSON listener (and Logstash's tcp
+    input) does: a last line cut off by the close is flushed as a line of its own, a bad
+    line here. (SlowReader alone drops it, so it cannot show a cut-off write.)"""
+
+    def _read_loop(self, conn: socket.socket) -> None:
+        try:
+            super()._read_loop(conn)
+        finally:
+            self._flush(id(conn))
