@@ -20,6 +20,7 @@ from logstash_async.transport import TcpTransport
 _HANGUP_EVENTS = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 _WAIT_SLICE_MS = 50  # longest wait for a writable socket before a stop is looked for
+_STEP_BYTES = 16 * 1024  # the largest TLS record's payload
 
 
 class BatchTcpTransport(TcpTransport):
@@ -92,7 +93,9 @@ class BatchTcpTransport(TcpTransport):
                 if time.monotonic() - last_progress > limit:
                     raise TimeoutError(f"Logstash took no data for {limit:g} s")
                 continue
-            sent = sock.send(view)  # writable: returns at once with what fits (TLS: a record)
+            # A step at most one TLS record long: TLS writes all it is given before it
+            # returns, so a whole batch at once would again block past a stop.
+            sent = sock.send(view[:_STEP_BYTES])
             if sent:
                 view = view[sent:]
                 last_progress = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 import time
 
@@ -62,6 +63,12 @@ class SlowReader(_SmallWindowListener):
     pause = 0.016
 
     def _read_loop(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ssl.SSLError):
+                conn.close()
+                return
         key = id(conn)
         while self._running:
             try:

@@ -11,6 +11,7 @@ import pytest
 from elk_provision.init_secrets import Node, ensure_certificates
 from flask_logstash.delivery import limits
 from flask_logstash.delivery.transport import BatchTcpTransport
+from tests.integration.delivery.peers import SlowFlushingReader
 from tests.support.ndjson_listener import NdjsonListener
 
 
@@ -119,3 +120,26 @@ def test_a_server_from_another_ca_gets_nothing_and_the_events_stay_buffered(
             time.sleep(0.05)
         assert listener.events == []
         assert "CERTIFICATE_VERIFY_FAILED" in capfd.readouterr().err
+
+
+def test_a_stop_during_a_healthy_tls_send_lets_it_finish(certs, logger, tmp_path, capfd):
+    # The stack's own path (TLS) for test_unlucky_peers.py's healthy-stop test: the send
+    # goes out in steps the stop can look between, and none of it is cut.
+    bundle, _ = certs
+    peer = SlowFlushingReader(tls=server_context(bundle)).start()
+    try:
+        log, handler = tls_logger(logger, peer.port, bundle / "ca" / "ca.crt",
+                                  buffer_dir=str(tmp_path), client=bundle / "app")
+        sent = [f"tls-stop-{i}-" + "s" * 4000 for i in range(60)]  # ~240 KB
+        for message in sent:
+            log.info(message)
+        peer.wait_for(lambda evs: len(evs) > 0, timeout=10)
+        worker = handler.worker
+        handler.close(timeout=30)
+        assert worker.sent == len(sent)
+        peer.wait_for(lambda evs: set(sent) <= {e["event"]["id"] for e in evs}, timeout=10)
+        assert peer.bad_lines == []
+        assert max(ids(peer).values()) == 1
+        assert "unreachable" not in capfd.readouterr().err
+    finally:
+        peer.stop()
