@@ -77,28 +77,40 @@ class BatchTcpTransport(TcpTransport):
             raise ConnectionAbortedError("delivery is stopping")
 
     def _send_all(self, data: bytes) -> None:
-        # sendall, in steps a stop can interrupt: sendall itself blocks for up to the
-        # socket's timeout on a peer that does not read, and only a shutdown from another
-        # thread could end that early. No byte taken for SOCKET_TIMEOUT fails the send, as
-        # the timeout did for sendall.
+        # sendall, in steps a stop can interrupt: sendall blocks on a peer that does not
+        # read, and only a shutdown from another thread could end that early. Each step
+        # waits at most one slice: poll() for plain TCP, and the socket's timeout for TLS,
+        # whose write waits inside send() when only part of a record fits (CPython's ssl
+        # does not ask OpenSSL for partial writes). A send fails when no step completes for
+        # SOCKET_TIMEOUT; a slow link that keeps taking bytes is waited for, as the
+        # acknowledgement wait does (sendall's timeout bounded the whole batch instead).
         sock = self._sock
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLOUT | _HANGUP_EVENTS)
         view = memoryview(data)
         limit = constants.SOCKET_TIMEOUT
         last_progress = time.monotonic()
-        while view:
-            self._raise_if_aborted()
-            if not poller.poll(_WAIT_SLICE_MS):
-                if time.monotonic() - last_progress > limit:
+        kept_timeout = sock.gettimeout()
+        sock.settimeout(_WAIT_SLICE_MS / 1000)
+        try:
+            while view:
+                self._raise_if_aborted()
+                sent = 0
+                if poller.poll(_WAIT_SLICE_MS):
+                    try:
+                        # At most one TLS record: TLS writes all it is given before it
+                        # returns. After a timeout OpenSSL expects the same bytes again,
+                        # which the next step offers (the view has not moved).
+                        sent = sock.send(view[:_STEP_BYTES])
+                    except TimeoutError:
+                        sent = 0
+                if sent:
+                    view = view[sent:]
+                    last_progress = time.monotonic()
+                elif time.monotonic() - last_progress > limit:
                     raise TimeoutError(f"Logstash took no data for {limit:g} s")
-                continue
-            # A step at most one TLS record long: TLS writes all it is given before it
-            # returns, so a whole batch at once would again block past a stop.
-            sent = sock.send(view[:_STEP_BYTES])
-            if sent:
-                view = view[sent:]
-                last_progress = time.monotonic()
+        finally:
+            sock.settimeout(kept_timeout)
 
     def _peer_gone(self) -> bool:
         # Logstash's tcp input never writes to us, but TLS may (session tickets), so

@@ -7,9 +7,11 @@ holds, so no separate schema check is kept. The tests below assert on the render
 """
 
 import re
+import runpy
 
 import pytest
 
+from flask_logstash.delivery import limits
 from tests.conftest import REPO_ROOT
 from tests.support import compose_cli
 from tests.support.logstash_config import parse_file
@@ -163,3 +165,23 @@ def test_the_app_and_logstash_redact_the_same_extra_keys(combination):
     services = rendered(combination, LOG_REDACT_EXTRA_KEYS=keys)["services"]
     assert services["app"]["environment"]["LOG_REDACT_EXTRA_KEYS"] == keys
     assert services["logstash"]["environment"]["LOG_REDACT_EXTRA_KEYS"] == keys
+
+
+def _seconds(duration: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert "".join(n + u for n, u in parts) == duration, f"unparsed duration {duration!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def test_the_app_gets_time_to_stop_before_docker_kills_it(model):
+    # Docker SIGKILLs after stop_grace_period (10 s unless set); gunicorn needs its
+    # graceful_timeout, inside which each worker's last log send must fit.
+    namespace = runpy.run_path(str(REPO_ROOT / "app/gunicorn.conf.py"))
+    graceful = namespace["graceful_timeout"]
+    assert graceful > limits.SHUTDOWN_TIMEOUT
+    grace = model["services"]["app"].get("stop_grace_period")
+    assert grace, "the app service has Docker's 10 s default"
+    assert _seconds(grace) > graceful
+    unit = (REPO_ROOT / "ansible/roles/app/templates/flask-app.service.j2").read_text()
+    assert f"TimeoutStopSec={_seconds(grace):g}\n" in unit  # one stop budget on both paths
