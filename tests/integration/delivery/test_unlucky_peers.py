@@ -1,5 +1,7 @@
 """What counts as delivered, against peers that stop reading, reset, or read slowly."""
 
+import socket
+import struct
 import time
 from collections import Counter
 
@@ -167,3 +169,23 @@ def test_a_stop_while_logstash_takes_nothing_still_says_it_is_unreachable(
         # record.
         log_padded(logger(back.port, str(tmp_path))[0], "next", 1, 0)
         back.wait_for(lambda evs: set(sent) <= {e["event"]["id"] for e in evs}, timeout=30)
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["fin", "reset"])
+def test_the_slow_flushing_peer_turns_a_cut_off_line_into_a_bad_line(reset):
+    # The stand-in the stop tests rely on does what Logstash's tcp input does at a close
+    # (tests/support/ndjson_listener.py names the source): the cut-off last line becomes an
+    # event of its own, here a bad line, whether the sender closed with FIN or RST.
+    peer = SlowFlushingReader().start()
+    try:
+        conn = socket.create_connection(("127.0.0.1", peer.port))
+        conn.sendall(b'{"event": {"id": "whole"}}\n{"event": {"id": "cu')
+        peer.wait_for(lambda evs: len(evs) == 1, timeout=10)
+        wait_until(lambda: len(peer.raw) == 47, 10, "every byte read")
+        if reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        wait_until(lambda: peer.bad_lines, 10, "the cut-off line flushed")
+        assert peer.bad_lines == [b'{"event": {"id": "cu']
+    finally:
+        peer.stop()
