@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import ssl
 import threading
@@ -199,19 +200,24 @@ def refusal(line: bytes) -> str | None:
     except UnicodeDecodeError:
         # logstash-core util/charset.rb: invalid UTF-8 is escaped, and logged at WARN.
         return "not UTF-8"
+    # Counted on the text, before parsing: Jackson stops at the level past its limit, and
+    # Python's parser gives up near its own recursion limit, which differs between versions
+    # (3.11 raised RecursionError for 1,100 levels, 3.12 parsed them).
+    if _nesting_depth(text) > MAX_NESTING_DEPTH:
+        return "nested too deep"
     try:
         value = json.loads(text, parse_constant=_no_constant, parse_int=_number,
                            parse_float=_number)
     except NumberTooLong:
         return "number too long"
     except (ValueError, RecursionError):
+        # RecursionError: a few dozen levels under Jackson's limit on 3.11; the bundle nests
+        # at most 32 (flask_logstash.captured.MAX_DEPTH).
         return "not JSON"
     if not isinstance(value, dict):
         # flask.conf redact_and_parse passes only an object to the json filter, which needs
         # one without a target (logstash-filter-json 3.2.1).
         return "not a JSON object"
-    if _depth(value) > MAX_NESTING_DEPTH:
-        return "nested too deep"
     return None
 
 
@@ -220,13 +226,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def _depth(value: Any) -> int:
-    depth, level = 0, [value]
-    while level:
-        depth += 1
-        level = [child for node in level if isinstance(node, dict | list)
-                 for child in (node.values() if isinstance(node, dict) else node)]
-    return depth - 1
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of objects and arrays, brackets inside strings not counted; an
+    unterminated string ends the count (the parser fails there)."""
+    outside = _JSON_STRING.sub("", text).split('"', 1)[0]
+    depth = deepest = 0
+    for bracket in _NOT_BRACKETS.sub("", outside):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 class NumberTooLong(ValueError):

@@ -44,7 +44,7 @@ def test_good_lines_are_events():
     (b'{"a": "\xff\xfe"}\n', "not UTF-8"),
     (b'{"n": ' + b"1" * (MAX_NUMBER_LENGTH + 1) + b"}\n", "number too long"),
     (json.dumps({"a": [[]] }).replace("[[]]", "[" * 1100 + "]" * 1100).encode() + b"\n",
-     "not JSON"),
+     "nested too deep"),
 ])
 def test_lines_logstash_would_not_parse_are_refused(payload, reason):
     listener = send(payload)
@@ -62,7 +62,9 @@ def test_nesting_beyond_jacksons_limit_is_refused_at_the_limit():
     deep = too_deep
     for _ in range(MAX_NESTING_DEPTH):
         deep = '{"a": ' + deep + "}"
-    assert refusal(deep.encode()) is not None
+    assert refusal(deep.encode()) == "nested too deep"
+    # Brackets inside text do not nest.
+    assert refusal(json.dumps({"a": "[" * 2000, "b": '\\"{' * 1500}).encode()) is None
 
 
 def test_a_line_cut_off_at_close_is_flushed_as_a_bad_line_not_dropped():
