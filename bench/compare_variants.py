@@ -468,7 +468,7 @@ def main() -> None:
                       file=sys.stderr, flush=True)
 
     summary = summarise(runs, calls)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     result = {
         "command": " ".join([".venv/bin/python", "bench/compare_variants.py", *sys.argv[1:]]),
         "when": stamp,

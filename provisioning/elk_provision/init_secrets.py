@@ -102,7 +102,7 @@ def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def ensure_ca(directory: Path, created: list[str]) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:

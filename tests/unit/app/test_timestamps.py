@@ -17,6 +17,6 @@ MICROS = st.integers(min_value=0, max_value=4_102_444_800 * 10**6 - 1)  # up to 
 def test_every_timestamp_is_the_iso_utc_text_of_its_own_second(micros_list):
     for micros in micros_list:
         created = micros / 1_000_000
-        expected = (datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        expected = (datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
                     + datetime.timedelta(microseconds=round(created * 1_000_000)))
         assert format_timestamp(created) == expected.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
