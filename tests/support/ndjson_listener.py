@@ -226,14 +226,16 @@ def _no_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string, or an unterminated one to the end (one match: retrying from each escaped quote
+# inside an unterminated string was quadratic).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
 def _nesting_depth(text: str) -> int:
     """The deepest nesting of objects and arrays, brackets inside strings not counted; an
     unterminated string ends the count (the parser fails there)."""
-    outside = _JSON_STRING.sub("", text).split('"', 1)[0]
+    outside = _JSON_STRING.sub("", text)
     depth = deepest = 0
     for bracket in _NOT_BRACKETS.sub("", outside):
         depth += 1 if bracket in "[{" else -1

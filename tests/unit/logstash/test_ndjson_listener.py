@@ -53,7 +53,7 @@ def test_lines_logstash_would_not_parse_are_refused(payload, reason):
 
 
 def test_nesting_beyond_jacksons_limit_is_refused_at_the_limit():
-    from tests.support.ndjson_listener import refusal
+    from tests.support.ndjson_listener import _nesting_depth, refusal
     ok = {"a": 1}
     for _ in range(MAX_NESTING_DEPTH // 2 - 1):
         ok = {"a": ok}
@@ -63,6 +63,12 @@ def test_nesting_beyond_jacksons_limit_is_refused_at_the_limit():
     for _ in range(MAX_NESTING_DEPTH):
         deep = '{"a": ' + deep + "}"
     assert refusal(deep.encode()) == "nested too deep"
+    # Jackson counts the outermost object as 1: 1,000 levels pass its check, 1,001 do not.
+    assert _nesting_depth("[" * 1000 + "]" * 1000) == 1000
+    assert refusal(("[" * 1001 + "]" * 1001).encode()) == "nested too deep"
+    assert _nesting_depth('{"a": [{"b": "]]"}]}') == 3
+    # An unterminated string ends the count: the parser fails there.
+    assert _nesting_depth('{"a": "' + '\\"[' * 50_000) == 1
     # Brackets inside text do not nest.
     assert refusal(json.dumps({"a": "[" * 2000, "b": '\\"{' * 1500}).encode()) is None
 
