@@ -420,6 +420,9 @@ def main() -> None:
                         help=f"add null (records made, nothing done) and the design probes "
                         f"({', '.join(PROBES)})")
     parser.add_argument("--no-per-call", action="store_true", help="skip the per-call part")
+    parser.add_argument("--call-rounds", type=int,
+                        help="rounds of the per-call part (default 9: one bad round still "
+                        "leaves a 90%% interval, the 2nd to the 8th; 5 is the fewest with one)")
     parser.add_argument("--replot-cpu", type=Path, metavar="JSON",
                         help="only redraw perf-cpu.png from a saved result, measure nothing")
     parser.add_argument("--table-from", type=Path, metavar="JSON",
@@ -441,7 +444,7 @@ def main() -> None:
     rounds = args.rounds or (2 if args.quick else 25)
     requests = args.requests or (600 if args.quick else 3000)
     tight_n, paced_n = (500, 400) if args.quick else (2000, 2000)
-    call_rounds = 1 if args.quick else 5  # 5: the fewest that give a 90% interval
+    call_rounds = args.call_rounds or (1 if args.quick else 9)
     started = time.time()
     load_at_start = os.getloadavg()
 

@@ -187,6 +187,8 @@ class NdjsonListener:
 
 # Jackson's read constraints as Logstash 9.5 sets them (logstash-core
 # jackson/StreamReadConstraintsUtil.java; config/jvm.options documents the defaults).
+# Depth counts the open objects and arrays, the outermost as 1, and fails past the maximum
+# (jackson-core StreamReadConstraints.validateNestingDepth).
 MAX_NESTING_DEPTH = 1_000
 MAX_NUMBER_LENGTH = 10_000
 
