@@ -60,6 +60,10 @@ EVENTS_PER_REQUEST = 2  # the access event and "listed N items"
 GOAL_P99 = 1.05
 GOAL_CPU = 1.10
 GOAL_CALL = 2.0
+# Where ours' cost over `off` goes, cheapest first: the records alone (`null`), plus our
+# request-thread work (`handoff_only`), plus formatting, buffering and sending (ours). Each
+# rung is judged against `off` and against the rung below it, when a run has both.
+LADDER = ("off", "null", "handoff_only", "flask_logstash")
 
 
 # -- the sample API under gunicorn ----------------------------------------------------------
@@ -250,6 +254,7 @@ def summarise(runs: list[ServedRun], calls: dict[str, dict[str, list[float]]]) -
     return {
         "served": served,
         "ratios": ratios,
+        "ladder": ladder(by_round),
         "per_call": call,
         "goals": [{"goal": g, "ratio": r, "limit": lim, "per_round": per_round,
                    "met": r <= lim if lim != 1.0 else r < 1,
@@ -258,6 +263,23 @@ def summarise(runs: list[ServedRun], calls: dict[str, dict[str, list[float]]]) -
                   for g, r, lim, per_round in goals],
         "confidence": CONFIDENCE,
     }
+
+
+def ladder(by_round: dict[int, dict[str, ServedRun]]) -> list[dict[str, Any]]:
+    """Each rung of LADDER present in the run, against `off` and against the rung below it:
+    medians and 90% intervals of the per-round ratios, p99 and CPU."""
+    present = {v for rnd in by_round.values() for v in rnd}
+    rungs = [v for v in LADDER if v in present]
+    steps = []
+    for i, upper in enumerate(rungs[1:], start=1):
+        for lower in dict.fromkeys(("off", rungs[i - 1])):
+            step: dict[str, Any] = {"step": f"{upper}/{lower}"}
+            for name, attr in (("p99", "p99_ms"), ("cpu", "cpu_us_per_request")):
+                per_round = round_ratios(by_round, upper, lower, attr)
+                step[name] = {"median": statistics.median(per_round),
+                              "median_interval": median_interval(per_round)}
+            steps.append(step)
+    return steps
 
 
 def spread(median: float, per_round: list[float]) -> str:
@@ -299,6 +321,20 @@ def table(summary: dict[str, Any], rounds: int, served: tuple[str, ...]) -> str:
                   else "too few rounds")
         lines.append(f"| {g['goal']} | {ratio} | {limit} | "
                      f"{'yes' if g['met'] else '**no**'} | {within} | {g['verdict']} |")
+    steps = summary.get("ladder") or []
+    if any(not s["step"].endswith("/off") for s in steps):  # a run with more than ours and off
+        lines.append("")
+        lines.append(f"Where the cost goes (per-round ratios: median, its {confidence} interval)")
+        lines.append("")
+        lines.append("| step | CPU/request | p99 |")
+        lines.append("| --- | ---: | ---: |")
+        for s in steps:
+            cells = []
+            for name in ("cpu", "p99"):
+                m, interval = s[name]["median"], s[name]["median_interval"]
+                cells.append(f"{m:.3f} ({interval[0]:.3f}-{interval[1]:.3f})" if interval
+                             else f"{m:.3f} (too few rounds)")
+            lines.append(f"| {s['step']} | {cells[0]} | {cells[1]} |")
     lines.append("")
     lines.append("Verdict: met when the median's interval (sign test over rounds, "
                  "bench/verdict.py) lies within the limit, not met when it lies outside, "
@@ -394,6 +430,13 @@ def table_from(result_json: Path) -> str:
 
 
 # -- main ------------------------------------------------------------------------------------
+def _interpreter() -> str:
+    """The Python that ran the bench, as its command would name it (.venv or the image's
+    Python in .venv-py3.12, both under the checkout)."""
+    here = Path(sys.executable)
+    return str(here.relative_to(ROOT)) if here.is_relative_to(ROOT) else str(here)
+
+
 def git_head() -> str:
     try:
         return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -473,7 +516,7 @@ def main() -> None:
     summary = summarise(runs, calls)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     result = {
-        "command": " ".join([".venv/bin/python", "bench/compare_variants.py", *sys.argv[1:]]),
+        "command": " ".join([_interpreter(), "bench/compare_variants.py", *sys.argv[1:]]),
         "when": stamp,
         "duration_s": round(time.time() - started),
         "commit": git_head(),

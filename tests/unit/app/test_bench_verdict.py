@@ -120,3 +120,37 @@ def test_compare_variants_writes_a_verdict_for_every_goal(tmp_path):
     table = bench.table(summary, 7, ("off", "flask_logstash"))
     assert "| not met |" in table
     assert "| met |" in table
+
+
+def _runs(bench, cpu_by_variant: dict[str, list[float]]):
+    return [bench.ServedRun(variant=v, round=rnd, requests=100, p50_ms=3.0, p90_ms=6.0,
+                            p99_ms=cpu / 50, max_ms=20.0, cpu_us_per_request=cpu,
+                            events_per_request=2.0, drain_s=0.0, load_1m=1.0)
+            for v, cpus in cpu_by_variant.items() for rnd, cpu in enumerate(cpus)]
+
+
+def test_the_cost_ladder_judges_each_rung_against_off_and_the_rung_below():
+    bench = _load("compare_variants")
+    off = [500, 520, 480, 510, 495, 530, 505]
+    null = [c * 1.04 for c in off]
+    ours = [c * 1.20 for c in off]
+    # Round 3's ours is the odd one: the per-round ratio, not a ratio of medians, is judged.
+    ours[3] = null[3] * 1.5
+    summary = bench.summarise(_runs(bench, {"off": off, "null": null,
+                                            "flask_logstash": ours}), {})
+    steps = {s["step"]: s for s in summary["ladder"]}
+    assert list(steps) == ["null/off", "flask_logstash/off", "flask_logstash/null"]
+    assert steps["null/off"]["cpu"]["median"] == pytest.approx(1.04)
+    assert steps["flask_logstash/null"]["cpu"]["median"] == pytest.approx(1.20 / 1.04)
+    low, high, _ = steps["flask_logstash/null"]["cpu"]["median_interval"]  # 7 rounds: the range
+    assert (low, high) == (pytest.approx(1.20 / 1.04), pytest.approx(1.5))
+    table = bench.table(summary, 7, ("off", "null", "flask_logstash"))
+    assert "| flask_logstash/null | 1.154 (1.154-1.500) | 1.154 (1.154-1.500) |" in table
+    json.dumps(summary)
+
+
+def test_a_run_of_ours_and_off_alone_has_no_ladder_table():
+    bench = _load("compare_variants")
+    summary = bench.summarise(_runs(bench, {"off": [500] * 5, "flask_logstash": [560] * 5}), {})
+    assert [s["step"] for s in summary["ladder"]] == ["flask_logstash/off"]
+    assert "Where the cost goes" not in bench.table(summary, 5, ("off", "flask_logstash"))
