@@ -1,9 +1,12 @@
 """Bench-only probes of designs the product does not have, to measure before changing it.
 
-  handoff_only  the request thread's share of ours: RequestContextFilter, ours' lock-free
-                handle, the message frozen and fields captured, and a put on a
-                SimpleQueue that a thread empties every 5 ms, dropping the records (no
-                formatting, no delivery). Ours minus this is what delivery costs.
+  capture_only  the request thread's share of ours before the put: RequestContextFilter,
+                ours' lock-free handle, the message frozen and fields captured, the record
+                dropped; no second thread.
+  handoff_only  capture_only plus a put on a SimpleQueue that a thread empties every 5 ms,
+                dropping the records (no formatting, no delivery): any asynchronous handler
+                that keeps the standard library's contract does at least this. Ours minus
+                this is what delivery costs.
   format_on_caller  ours, except that the calling thread formats the record (while its
                 fields are still in the CPU's caches) and the delivery thread only buffers and
                 sends the line: does formatting late, from cold caches, cost more CPU than
@@ -41,11 +44,29 @@ _HEADER = struct.Struct("<I")
 _LINGER = 0.005  # seconds the child gathers lines before one send
 
 
-class HandoffOnlyHandler(logging.Handler):
+class CaptureOnlyHandler(logging.Handler):
+    """What ours does on the caller's thread before the put (delivery/handler.py's emit):
+    the filter, ours' lock-free handle, the message frozen and the fields captured; the
+    record is then dropped, and there is no second thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(RequestContextFilter())
+
+    handle = BufferedLogstashHandler.handle
+
+    def emit(self, record: logging.LogRecord) -> None:
+        freeze_message(record)
+        capture_fields(record)
+
+
+class HandoffOnlyHandler(CaptureOnlyHandler):
+    """CaptureOnlyHandler plus the put on a queue that a second thread empties: ours minus
+    formatting, buffering and sending."""
+
     def __init__(self) -> None:
         super().__init__()
         self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self.addFilter(RequestContextFilter())
         # Records are taken and dropped every 5 ms, as often as our worker wakes: kept,
         # they would grow the heap and make the garbage collector, not logging, the cost.
         self._stop = threading.Event()
@@ -63,14 +84,8 @@ class HandoffOnlyHandler(logging.Handler):
         self._drainer.join(5)
         super().close()
 
-    # Ours' handle, without logging.Handler's lock around emit, so this rung of the ladder
-    # differs from ours only by what happens after the put.
-    handle = BufferedLogstashHandler.handle
-
     def emit(self, record: logging.LogRecord) -> None:
-        # What ours does on the caller's thread (delivery/handler.py's emit), minus the worker.
-        freeze_message(record)
-        capture_fields(record)
+        super().emit(record)
         self.records.put(record)
 
 

@@ -14,9 +14,9 @@ and "listed N items"); only what handles the records differs:
   queue_file      the standard library's QueueHandler + QueueListener, ecs-logging's
                   formatter on a FileHandler
   flask_logstash_memory   ours without LOG_BUFFER_DIR (memory queue): the SQLite share
-  handoff_only, format_on_caller, sidecar   probes of other designs
+  capture_only, handoff_only, format_on_caller, sidecar   probes of other designs
                   (bench/design_probes.py)
-  (these four only on request)
+  (these only on request)
 
 The alternatives get what their packages give: no RequestContextFilter, so no request id on
 "listed N items" (the access event carries what our hook puts in it).
@@ -40,7 +40,7 @@ import flask_logstash
 from sample_service import create_app
 
 # Design probes (bench/design_probes.py), measured only when asked for.
-PROBES = ("flask_logstash_memory", "handoff_only", "format_on_caller", "sidecar")
+PROBES = ("flask_logstash_memory", "capture_only", "handoff_only", "format_on_caller", "sidecar")
 VARIANTS = ("off", "null", "flask_logstash", "stock_async", "ecs_stdout", "queue_file", *PROBES)
 # The ones the latency benchmark runs under gunicorn by default ("null" only matters per call).
 SERVED = ("off", "flask_logstash", "stock_async", "ecs_stdout", "queue_file")
@@ -130,7 +130,9 @@ def _alternative_handler(variant: str, sinks: Sinks) -> tuple[logging.Handler, C
         import design_probes
 
         probe: logging.Handler
-        if variant == "handoff_only":
+        if variant == "capture_only":
+            probe = design_probes.CaptureOnlyHandler()
+        elif variant == "handoff_only":
             probe = design_probes.HandoffOnlyHandler()
         elif variant == "format_on_caller":
             probe = design_probes.FormatOnCallerHandler(sinks.logstash_host, sinks.logstash_port,

@@ -99,3 +99,29 @@ def test_off_makes_no_records_and_sends_nothing(variants, tmp_path):
 def test_an_unknown_variant_is_refused(variants):
     with pytest.raises(ValueError, match="unknown variant 'loud'"):
         variants.settings_env("loud", variants.Sinks())
+
+
+@pytest.mark.usefixtures("isolated_logging")
+@pytest.mark.parametrize("variant", ["capture_only", "handoff_only"])
+def test_ladder_probes_capture_both_records_as_ours_does(variants, variant, monkeypatch):
+    # A rung of the cost ladder that skipped the capture would make ours' request-thread
+    # share look smaller than it is.
+    import design_probes
+
+    from flask_logstash.captured import CAPTURED
+
+    captured = []
+    real = design_probes.capture_fields
+
+    def spy(record):
+        captured.append(record)
+        return real(record)
+
+    monkeypatch.setattr(design_probes, "capture_fields", spy)
+    serve_one_listing(variants, variant, variants.Sinks())
+    messages = sorted(r.msg for r in captured)
+    assert len(captured) == 2, messages
+    assert messages[0].startswith("GET /api/items 200")  # frozen: formatted at the call
+    assert messages[1] == "listed 2 items"
+    assert all(r.args is None and CAPTURED in r.__dict__ for r in captured)
+    assert all(r.request_context["http"]["request"]["id"] for r in captured)
