@@ -269,7 +269,8 @@ def summarise(runs: list[ServedRun], calls: dict[str, dict[str, list[float]]]) -
 
 def ladder(by_round: dict[int, dict[str, ServedRun]]) -> list[dict[str, Any]]:
     """Each rung of LADDER present in the run, against `off` and against the rung below it:
-    medians and 90% intervals of the per-round ratios, p99 and CPU."""
+    medians and 90% intervals of the per-round ratios, p99 and CPU, over the rounds that
+    have both (a step with none is left out)."""
     present = {v for rnd in by_round.values() for v in rnd}
     rungs = [v for v in LADDER if v in present]
     steps = []
@@ -278,9 +279,12 @@ def ladder(by_round: dict[int, dict[str, ServedRun]]) -> list[dict[str, Any]]:
             step: dict[str, Any] = {"step": f"{upper}/{lower}"}
             for name, attr in (("p99", "p99_ms"), ("cpu", "cpu_us_per_request")):
                 per_round = round_ratios(by_round, upper, lower, attr)
-                step[name] = {"median": statistics.median(per_round),
-                              "median_interval": median_interval(per_round)}
-            steps.append(step)
+                step["rounds"] = len(per_round)
+                if per_round:
+                    step[name] = {"median": statistics.median(per_round),
+                                  "median_interval": median_interval(per_round)}
+            if step["rounds"]:
+                steps.append(step)
     return steps
 
 
@@ -326,17 +330,18 @@ def table(summary: dict[str, Any], rounds: int, served: tuple[str, ...]) -> str:
     steps = summary.get("ladder") or []
     if any(not s["step"].endswith("/off") for s in steps):  # a run with more than ours and off
         lines.append("")
-        lines.append(f"Where the cost goes (per-round ratios: median, its {confidence} interval)")
+        lines.append("Where the cost goes (per-round ratios: median, and the interval the "
+                     "goals use with its confidence)")
         lines.append("")
-        lines.append("| step | CPU/request | p99 |")
-        lines.append("| --- | ---: | ---: |")
+        lines.append("| step | rounds | CPU/request | p99 |")
+        lines.append("| --- | ---: | ---: | ---: |")
         for s in steps:
             cells = []
             for name in ("cpu", "p99"):
                 m, interval = s[name]["median"], s[name]["median_interval"]
-                cells.append(f"{m:.3f} ({interval[0]:.3f}-{interval[1]:.3f})" if interval
-                             else f"{m:.3f} (too few rounds)")
-            lines.append(f"| {s['step']} | {cells[0]} | {cells[1]} |")
+                cells.append(f"{m:.3f} ({interval[0]:.3f}-{interval[1]:.3f}, {interval[2]:.1%})"
+                             if interval else f"{m:.3f} (too few rounds)")
+            lines.append(f"| {s['step']} | {s['rounds']} | {cells[0]} | {cells[1]} |")
     lines.append("")
     lines.append("Verdict: met when the median's interval (sign test over rounds, "
                  "bench/verdict.py) lies within the limit, not met when it lies outside, "

@@ -125,3 +125,46 @@ def test_ladder_probes_capture_both_records_as_ours_does(variants, variant, monk
     assert messages[1] == "listed 2 items"
     assert all(r.args is None and CAPTURED in r.__dict__ for r in captured)
     assert all(r.request_context["http"]["request"]["id"] for r in captured)
+
+
+@pytest.mark.usefixtures("isolated_logging")
+def test_the_handoff_probe_puts_both_records_without_the_handler_lock(variants):
+    # handoff_only stands for "ours minus what follows the put": it must put every record,
+    # and, as ours does, skip logging.Handler's lock around emit.
+    import queue
+
+    import design_probes
+
+    class CountingQueue:
+        def __init__(self):
+            self.put_records = []
+
+        def put(self, record):
+            self.put_records.append(record)
+
+        def get_nowait(self):
+            raise queue.Empty
+
+    class WatchedLock:
+        def __init__(self):
+            self.taken = 0
+
+        def acquire(self, *args):
+            self.taken += 1
+            return True
+
+        def release(self):
+            pass
+
+    app, close = variants.create_variant_app("handoff_only", variants.Sinks())
+    try:
+        probe, = [h for h in logging.getLogger().handlers
+                  if isinstance(h, design_probes.HandoffOnlyHandler)]
+        probe.records, probe.lock = CountingQueue(), WatchedLock()
+        assert app.test_client().get("/api/items").status_code == 200
+        messages = sorted(r.msg for r in probe.records.put_records)
+        assert len(messages) == 2, messages
+        assert messages[1] == "listed 2 items"
+        assert probe.lock.taken == 0
+    finally:
+        close()

@@ -122,31 +122,61 @@ def test_compare_variants_writes_a_verdict_for_every_goal(tmp_path):
     assert "| met |" in table
 
 
-def _runs(bench, cpu_by_variant: dict[str, list[float]]):
+def _runs(bench, cpu_by_variant: dict[str, list[float | None]]):
+    # p99 is a different figure from CPU (ten times CPU's ratio to 500 above 1), so a ladder
+    # that read one for the other would not pass; None leaves a variant out of that round.
     return [bench.ServedRun(variant=v, round=rnd, requests=100, p50_ms=3.0, p90_ms=6.0,
-                            p99_ms=cpu / 50, max_ms=20.0, cpu_us_per_request=cpu,
-                            events_per_request=2.0, drain_s=0.0, load_1m=1.0)
-            for v, cpus in cpu_by_variant.items() for rnd, cpu in enumerate(cpus)]
+                            p99_ms=10.0 + (cpu - 500) / 5, max_ms=20.0,
+                            cpu_us_per_request=cpu, events_per_request=2.0, drain_s=0.0,
+                            load_1m=1.0)
+            for v, cpus in cpu_by_variant.items() for rnd, cpu in enumerate(cpus)
+            if cpu is not None]
 
 
 def test_the_cost_ladder_judges_each_rung_against_off_and_the_rung_below():
     bench = _load("compare_variants")
-    off = [500, 520, 480, 510, 495, 530, 505]
-    null = [c * 1.04 for c in off]
-    ours = [c * 1.20 for c in off]
-    # Round 3's ours is the odd one: the per-round ratio, not a ratio of medians, is judged.
-    ours[3] = null[3] * 1.5
-    summary = bench.summarise(_runs(bench, {"off": off, "null": null,
-                                            "flask_logstash": ours}), {})
+    off = [500, 500, 500, 500, 500, 500, 500]
+    null = [520] * 7
+    capture = [530] * 7
+    handoff = [560] * 7
+    ours = [600] * 7
+    ours[3] = 780  # one odd round: the per-round ratio, not a ratio of medians, is judged
+    # Given out of order: the ladder's order is LADDER's, not the run's.
+    summary = bench.summarise(_runs(bench, {"flask_logstash": ours, "handoff_only": handoff,
+                                            "off": off, "capture_only": capture,
+                                            "null": null}), {})
     steps = {s["step"]: s for s in summary["ladder"]}
-    assert list(steps) == ["null/off", "flask_logstash/off", "flask_logstash/null"]
+    assert list(steps) == ["null/off", "capture_only/off", "capture_only/null",
+                           "handoff_only/off", "handoff_only/capture_only",
+                           "flask_logstash/off", "flask_logstash/handoff_only"]
     assert steps["null/off"]["cpu"]["median"] == pytest.approx(1.04)
-    assert steps["flask_logstash/null"]["cpu"]["median"] == pytest.approx(1.20 / 1.04)
-    low, high, _ = steps["flask_logstash/null"]["cpu"]["median_interval"]  # 7 rounds: the range
-    assert (low, high) == (pytest.approx(1.20 / 1.04), pytest.approx(1.5))
-    table = bench.table(summary, 7, ("off", "null", "flask_logstash"))
-    assert "| flask_logstash/null | 1.154 (1.154-1.500) | 1.154 (1.154-1.500) |" in table
+    assert steps["null/off"]["p99"]["median"] == pytest.approx(14 / 10)
+    assert steps["handoff_only/capture_only"]["cpu"]["median"] == pytest.approx(560 / 530)
+    assert steps["handoff_only/capture_only"]["p99"]["median"] == pytest.approx(22 / 16)
+    low, high, _ = steps["flask_logstash/handoff_only"]["cpu"]["median_interval"]  # 7: the range
+    assert (low, high) == (pytest.approx(600 / 560), pytest.approx(780 / 560))
+    assert {s["rounds"] for s in summary["ladder"]} == {7}
+    table = bench.table(summary, 7, ("off", "null", "capture_only", "handoff_only",
+                                     "flask_logstash"))
+    assert "| flask_logstash/handoff_only | 7 | 1.071 (1.071-1.393, 98.4%) | " in table
     json.dumps(summary)
+
+
+def test_a_ladder_step_is_judged_over_the_rounds_that_have_both_rungs():
+    bench = _load("compare_variants")
+    summary = bench.summarise(_runs(bench, {
+        "off": [500] * 7,
+        "null": [520, 520, None, None, 520, 520, 520],  # missing from two rounds
+        "flask_logstash": [600] * 7,
+        "handoff_only": [None] * 6 + [560],  # in one round only: too few for an interval
+    }), {})
+    steps = {s["step"]: s for s in summary["ladder"]}
+    assert steps["null/off"]["rounds"] == 5
+    assert steps["handoff_only/null"]["rounds"] == 1
+    assert steps["handoff_only/null"]["cpu"]["median_interval"] is None
+    assert steps["flask_logstash/handoff_only"]["rounds"] == 1
+    table = bench.table(summary, 7, ("off", "null", "handoff_only", "flask_logstash"))
+    assert "| handoff_only/null | 1 | 1.077 (too few rounds) |" in table
 
 
 def test_a_run_of_ours_and_off_alone_has_no_ladder_table():
@@ -154,3 +184,17 @@ def test_a_run_of_ours_and_off_alone_has_no_ladder_table():
     summary = bench.summarise(_runs(bench, {"off": [500] * 5, "flask_logstash": [560] * 5}), {})
     assert [s["step"] for s in summary["ladder"]] == ["flask_logstash/off"]
     assert "Where the cost goes" not in bench.table(summary, 5, ("off", "flask_logstash"))
+
+
+def test_a_ladder_step_without_a_shared_round_is_left_out():
+    bench = _load("compare_variants")
+    summary = bench.summarise(_runs(bench, {
+        "off": [500] * 5,
+        "null": [None, 520, 520, 520, 520],
+        "capture_only": [530, None, None, None, None],  # never in a round with null
+        "flask_logstash": [600] * 5,
+    }), {})
+    steps = [s["step"] for s in summary["ladder"]]
+    assert "capture_only/null" not in steps
+    assert "capture_only/off" in steps
+    bench.table(summary, 5, ("off", "null", "capture_only", "flask_logstash"))
