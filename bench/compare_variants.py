@@ -313,11 +313,12 @@ def table(summary: dict[str, Any], rounds: int, served: tuple[str, ...]) -> str:
     lines.append("")
     lines.append(f"Medians over {rounds} rounds; ratios are medians of per-round ratios "
                  "(their range in brackets).")
-    lines.append("")
     confidence = f"{summary['confidence']:.0%}"
-    lines.append(f"| goal | ratio | limit | met by the median | median's {confidence} interval "
-                 "| verdict |")
-    lines.append("| --- | ---: | ---: | --- | ---: | --- |")
+    if summary["goals"]:  # none in a run without ours (the floor alone)
+        lines.append("")
+        lines.append(f"| goal | ratio | limit | met by the median | median's {confidence} "
+                     "interval | verdict |")
+        lines.append("| --- | ---: | ---: | --- | ---: | --- |")
     for g in summary["goals"]:
         limit = f"< {g['limit']:.2f}" if g["limit"] == 1.0 else f"≤ {g['limit']:.2f}"
         ratio = (spread(g["ratio"], g["per_round"]) if g["per_round"]

@@ -198,3 +198,13 @@ def test_a_ladder_step_without_a_shared_round_is_left_out():
     assert "capture_only/null" not in steps
     assert "capture_only/off" in steps
     bench.table(summary, 5, ("off", "null", "capture_only", "flask_logstash"))
+
+
+def test_a_run_of_the_floor_alone_prints_its_ladder_and_no_empty_goals_table():
+    bench = _load("compare_variants")
+    summary = bench.summarise(_runs(bench, {"off": [500] * 5, "null": [520] * 5,
+                                            "handoff_only": [560] * 5}), {})
+    assert summary["goals"] == []
+    table = bench.table(summary, 5, ("off", "null", "handoff_only"))
+    assert "| goal |" not in table
+    assert "| handoff_only/null | 5 | 1.077 (1.077-1.077, 93.8%) |" in table
